@@ -1,0 +1,70 @@
+"""The ``zoo`` command line: one sub-command per module in this package.
+
+Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``. Keeping the modules separate keeps ``zoo --help`` fast: a
+command's heavy imports (TensorFlow) happen only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "list": "zoo.cli.list_models",
+    "summary": "zoo.cli.summary",
+    "costs": "zoo.cli.costs",
+    "bench": "zoo.cli.bench",
+    "tune": "zoo.cli.tune",
+}
+
+
+def parse_set(items: list[str] | None) -> dict:
+    """``--set groups=3 --set width=0.5`` -> {"groups": 3, "width": 0.5} (values parsed as TOML)."""
+    import tomllib
+
+    out = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word: keep it as a string (e.g. --set conv=separable)
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zoo", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    modules = {}
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name == module_name:
+                continue  # command not written yet
+            raise
+        modules[name] = module
+        module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
+    args = parser.parse_args(argv)
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        # Bad input gets one clear line, not a traceback; ZOO_DEBUG=1 shows the traceback.
+        import os
+
+        if os.environ.get("ZOO_DEBUG"):
+            raise
+        print(f"zoo {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"zoo {args.command}: interrupted; finished results are kept, rerun to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

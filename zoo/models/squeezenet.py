@@ -1,0 +1,176 @@
+"""SqueezeNet 1.0 / 1.1 and the paper's microarchitecture design space.
+
+Paper: SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size
+(Iandola et al., 2016) -- https://arxiv.org/abs/1602.07360
+
+Ours versus the paper / torchvision:
+- The fire-module widths come from the paper's metaparameters (Section 5: ``base_e``,
+  ``incr_e``, ``freq``, ``pct_3x3``, ``squeeze_ratio``); the defaults reproduce Table 1
+  (``PAPER_FIRE_TABLE``) and torchvision's parameter counts exactly (1,248,424 for 1.0 and
+  1,235,496 for 1.1 at 1000 classes). Convolutions have biases, no batch norm.
+- Max-pools use torchvision's ``ceil_mode=True`` arithmetic (a zero row/column is padded
+  at the bottom/right when needed; the pooled values are ReLU outputs, so zeros never win
+  over real values), so feature maps are 13x13 at 224x224 as in torchvision.
+- ``bypass`` (Section 6): "simple" adds an identity shortcut around every fire module whose
+  input and output widths are equal (fire3, 5, 7, 9 with the default metaparameters);
+  "complex" also adds a 1x1 convolution (with bias) around the others (fire2, 4, 6, 8).
+- Small inputs (shorter side < 128 px): conv1 uses stride 1 and "same" padding and the
+  first max-pool uses stride 1, so the total stride drops from 16 to 4 (32x32 -> 8x8).
+"""
+
+from __future__ import annotations
+
+import math
+
+from keras import layers
+import keras
+
+from zoo.blocks.fire import fire
+from zoo.common import (channel_axis, check_choice, check_head, check_input_shape, check_positive,
+                        invalid, is_small_input, round_channels, spatial_size)
+from zoo.registry import register
+
+# (squeeze 1x1, expand 1x1, expand 3x3) of fire2..fire9 in the paper's Table 1 (SqueezeNet 1.0).
+PAPER_FIRE_TABLE = (
+    (16, 64, 64), (16, 64, 64), (32, 128, 128), (32, 128, 128),
+    (48, 192, 192), (48, 192, 192), (64, 256, 256), (64, 256, 256),
+)
+
+# version -> (conv1 filters, conv1 kernel, layout after conv1); "pool" = 3x3/2 max-pool,
+# "fire" = the next fire module. 1.1 (torchvision) moves the pools earlier and shrinks conv1.
+VERSIONS = {
+    "1.0": (96, 7, ("pool", "fire", "fire", "fire", "pool", "fire", "fire", "fire", "fire", "pool", "fire")),
+    "1.1": (64, 3, ("pool", "fire", "fire", "pool", "fire", "fire", "pool", "fire", "fire", "fire", "fire")),
+}
+BYPASS = ("none", "simple", "complex")
+POOL_SIZE, POOL_STRIDE = 3, 2
+
+
+def fire_widths(*, squeeze_ratio=0.125, pct_3x3=0.5, base_e=128, incr_e=128, freq=2, num_fire=8):
+    """(squeeze, expand 1x1, expand 3x3) per fire module from the paper's metaparameters.
+
+    e_i = base_e + incr_e * floor(i / freq), e_i,3x3 = pct_3x3 * e_i, s_i = squeeze_ratio * e_i
+    (Section 5.1), each rounded half up to at least one channel.
+    """
+    widths = []
+    for i in range(num_fire):
+        expand = base_e + incr_e * (i // freq)
+        e3 = round_channels(expand, pct_3x3, divisor=1)
+        squeeze = round_channels(expand, squeeze_ratio, divisor=1)
+        widths.append((squeeze, expand - e3, e3))
+    return tuple(widths)
+
+
+def _ceil_pool_size(side):
+    return math.ceil((side - POOL_SIZE) / POOL_STRIDE) + 1
+
+
+def _final_side(side, *, version, small_input):
+    """Spatial side after the feature extractor, or 0 if some layer gets less than its kernel."""
+    _, kernel, layout = VERSIONS[version]
+    side = side if small_input else (side - kernel) // 2 + 1 if side >= kernel else 0
+    first_pool = True
+    for op in layout:
+        if op != "pool":
+            continue
+        if not (small_input and first_pool):
+            side = _ceil_pool_size(side) if side >= POOL_SIZE else 0
+        first_pool = False
+    return side
+
+
+def _max_pool_ceil(x, *, strides, name):
+    """3x3 max-pool with torchvision's ceil_mode=True output size (inputs are >= 0)."""
+    if strides == 1:
+        return layers.MaxPooling2D(POOL_SIZE, 1, padding="same", name=name)(x)
+    h, w = spatial_size(tuple(x.shape[1:]))
+    pad_h = (_ceil_pool_size(h) - 1) * POOL_STRIDE + POOL_SIZE - h
+    pad_w = (_ceil_pool_size(w) - 1) * POOL_STRIDE + POOL_SIZE - w
+    if pad_h or pad_w:
+        x = layers.ZeroPadding2D(((0, pad_h), (0, pad_w)), name=f"{name}_ceil_pad")(x)
+    return layers.MaxPooling2D(POOL_SIZE, POOL_STRIDE, name=name)(x)
+
+
+@register(
+    "squeezenet",
+    paper="https://arxiv.org/abs/1602.07360",
+    knobs={
+        "version": list(VERSIONS),
+        "squeeze_ratio": "a number in (0, 1]: squeeze width / expand width (SR)",
+        "pct_3x3": "a number in (0, 1): share of 3x3 filters in the expand layers",
+        "base_e": "an integer > 0: expand filters of the first fire module",
+        "incr_e": "an integer >= 0: expand filters added every `freq` fire modules",
+        "freq": "an integer > 0: fire modules between width increases",
+        "bypass": list(BYPASS),
+    },
+    variants={"squeezenet1_0": {"version": "1.0"}, "squeezenet1_1": {"version": "1.1"}},
+)
+def squeezenet(*, version="1.0", squeeze_ratio=0.125, pct_3x3=0.5, base_e=128, incr_e=128, freq=2,
+               bypass="none", input_shape=(224, 224, 3), num_classes=1000, include_top=True,
+               pooling=None, classifier_activation="softmax", dropout=0.5, small_input=None,
+               name="squeezenet"):
+    """SqueezeNet: fire modules of 1x1 squeeze + 1x1/3x3 expand, conv10 + global-pool classifier."""
+    owner = name if isinstance(name, str) else "squeezenet"
+    check_choice(owner, "version", version, VERSIONS)
+    check_choice(owner, "bypass", bypass, BYPASS)
+    check_positive(owner, "squeeze_ratio", squeeze_ratio)
+    if squeeze_ratio > 1:
+        raise invalid(owner, "squeeze_ratio", squeeze_ratio, "a number in (0, 1]")
+    if isinstance(pct_3x3, bool) or not isinstance(pct_3x3, (int, float)) or not 0 < pct_3x3 < 1:
+        raise invalid(owner, "pct_3x3", pct_3x3, "a number in (0, 1)")
+    check_positive(owner, "base_e", base_e, integer=True)
+    check_positive(owner, "freq", freq, integer=True)
+    if isinstance(incr_e, bool) or not isinstance(incr_e, int) or incr_e < 0:
+        raise invalid(owner, "incr_e", incr_e, "an integer >= 0")
+    check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
+    check_choice(owner, "small_input", small_input, [None, True, False])
+    widths = fire_widths(squeeze_ratio=squeeze_ratio, pct_3x3=pct_3x3, base_e=base_e,
+                         incr_e=incr_e, freq=freq)
+    for squeeze, e1, e3 in widths:
+        if e1 < 1:
+            raise invalid(owner, "pct_3x3", pct_3x3,
+                          f"a share that leaves at least one 1x1 expand filter (expand width {e1 + e3})")
+    input_shape = check_input_shape(owner, input_shape)
+    small = is_small_input(input_shape) if small_input is None else small_input
+    min_side = next(s for s in range(1, 4096) if _final_side(s, version=version, small_input=small) >= 1)
+    input_shape = check_input_shape(owner, input_shape, min_size=min_side)
+
+    conv1_filters, conv1_kernel, layout = VERSIONS[version]
+    inputs = keras.Input(input_shape, name="input")
+    x = layers.Conv2D(conv1_filters, conv1_kernel, strides=1 if small else 2,
+                      padding="same" if small else "valid", name="conv1")(inputs)
+    x = layers.ReLU(name="conv1_relu")(x)
+    fires = iter(widths)
+    fire_index, pool_index = 2, 1  # the paper numbers fire modules from 2 (conv1 is layer 1)
+    for op in layout:
+        if op == "pool":
+            strides = 1 if small and pool_index == 1 else POOL_STRIDE
+            x = _max_pool_ceil(x, strides=strides, name=f"pool{pool_index}")
+            pool_index += 1
+            continue
+        squeeze, e1, e3 = next(fires)
+        block = f"fire{fire_index}"
+        y = fire(x, squeeze, e1, e3, name=block)
+        in_channels = x.shape[channel_axis()]
+        if bypass != "none" and in_channels == e1 + e3:
+            y = layers.Add(name=f"{block}_bypass_add")([x, y])
+        elif bypass == "complex":
+            shortcut = layers.Conv2D(e1 + e3, 1, name=f"{block}_bypass_conv")(x)
+            y = layers.Add(name=f"{block}_bypass_add")([shortcut, y])
+        x = y
+        fire_index += 1
+
+    if include_top:
+        # The paper's classifier: conv10 (1x1, one filter per class) -> ReLU -> global average pool.
+        if dropout:
+            x = layers.Dropout(dropout, name="head_dropout")(x)
+        x = layers.Conv2D(num_classes, 1, name="conv10")(x)
+        x = layers.ReLU(name="conv10_relu")(x)
+        x = layers.GlobalAveragePooling2D(name="head_pool")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="predictions")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="head_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="head_pool")(x)
+    return keras.Model(inputs, x, name=name)

@@ -1,0 +1,80 @@
+"""ResNet for CIFAR-10.
+
+Paper: Deep Residual Learning for Image Recognition, He et al. 2016 --
+https://arxiv.org/abs/1512.03385 (Section 4.2, the 6n+2-layer CIFAR networks)
+
+As in the paper: a 3x3 conv, three stages of n basic blocks at 16/32/64 channels on
+32/16/8 maps, global average pooling and a dense layer, with the parameter-free option-A
+shortcut (strided subsampling + zero-padded channels). Ours adds ``width`` and the zoo's
+keras.applications-style head arguments.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import keras
+
+from zoo.blocks import classifier_head, conv_bn_act
+from zoo.blocks.residual import basic_block
+from zoo.common import check_head, check_input_shape, check_positive, invalid, round_channels
+from zoo.registry import register
+
+PAPER = "https://arxiv.org/abs/1512.03385"
+
+STEM_CHANNELS = 16
+# Section 4.2: (channels, first block's stride) of the three stages, n blocks each.
+STAGES = ((16, 1), (32, 2), (64, 2))
+TOTAL_STRIDE = 4
+PAPER_DEPTHS = (20, 32, 44, 56, 110, 1202)
+
+
+def _check_depth(owner, depth):
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise invalid(owner, "depth", depth, f"6n+2 with n >= 1, e.g. {', '.join(map(str, PAPER_DEPTHS))}")
+
+
+@register("resnet", paper=PAPER, knobs={
+    "depth": "6n+2 with n >= 1: 20, 32, 44, 56, 110 in the paper",
+    "width": "a number > 0: width multiplier on the 16/32/64 stage channels",
+}, variants={
+    "resnet20": {"depth": 20},
+    "resnet32": {"depth": 32},
+    "resnet44": {"depth": 44},
+    "resnet56": {"depth": 56},
+    "resnet110": {"depth": 110},
+})
+def resnet(*, depth=20, width=1.0, input_shape=(32, 32, 3), num_classes=10, include_top=True,
+           pooling=None, classifier_activation="softmax", dropout=0.0, small_input=None, name="resnet"):
+    """The CIFAR ResNet-(6n+2): 3x3 stem conv, 3 x n basic blocks, pooling, dense.
+
+    The defaults are the paper's CIFAR-10 network (32x32 inputs, 10 classes) because this
+    family IS that network; it builds at any size (at 224x224 it simply runs on bigger maps).
+
+    Args:
+        depth: 6n+2 layers (n blocks per stage): 20 -> 0.27M, 32 -> 0.46M, 56 -> 0.85M params.
+        width: width multiplier; stage channels become ``round_channels(c, width)``.
+        input_shape: (H, W, 3), at least 4x4 (the total stride).
+        small_input: accepted for a uniform interface and ignored: the CIFAR network
+            already keeps full resolution in its stem (total stride 4).
+        include_top, pooling, num_classes, classifier_activation, dropout, name: as in
+            keras.applications (the paper uses no dropout, hence 0).
+    """
+    owner = "resnet"
+    _check_depth(owner, depth)
+    check_positive(owner, "width", width)
+    check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
+    input_shape = check_input_shape(owner, input_shape, min_size=TOTAL_STRIDE)
+    if small_input not in (None, True, False):
+        raise invalid(owner, "small_input", small_input, "None, True or False")
+
+    widen = partial(round_channels, multiplier=width)
+    blocks_per_stage = (depth - 2) // 6
+    inputs = keras.Input(input_shape)
+    x = conv_bn_act(inputs, widen(STEM_CHANNELS), 3, name="stem")
+    for st, (channels, stride) in enumerate(STAGES, start=1):
+        for i in range(blocks_per_stage):
+            x = basic_block(x, widen(channels), strides=stride if i == 0 else 1, name=f"stage{st}_unit{i}")
+    x = classifier_head(x, num_classes=num_classes, include_top=include_top, pooling=pooling,
+                        dropout=dropout, classifier_activation=classifier_activation)
+    return keras.Model(inputs, x, name=name)

@@ -200,12 +200,26 @@ register_rule(
 )
 
 
-def _register_zoo_layers() -> None:
-    # zoo.layers may grow; register what exists. ChannelShuffle is a permutation: free, field unchanged.
-    import zoo.layers as zl
+def subsample_field(layer, in_fields, in_shapes, input_size) -> Field:
+    """Strided subsampling (a 1×1 window with stride s): same field, jump × s."""
+    field = merged_field(layer, in_fields, in_shapes, input_size)
+    return _window_field(field, (1,) * len(field.size), (layer.strides,) * len(field.size),
+                         (1,) * len(field.size))
 
-    if hasattr(zl, "ChannelShuffle"):
-        register_rule(zl.ChannelShuffle)
+
+def _register_zoo_layers() -> None:
+    # The zoo's own layers; they live elsewhere and may grow, so register what exists.
+    import importlib
+
+    free = {"zoo.layers": ("ChannelShuffle",)}  # a permutation: free, field unchanged
+    for module_name, names in free.items():
+        module = importlib.import_module(module_name)
+        register_rule(*(getattr(module, n) for n in names if hasattr(module, n)))
+    try:  # ResNet option-A shortcut: subsample + zero channels, no weights, no MACs
+        from zoo.blocks.residual import ShortcutA
+    except ImportError:
+        return
+    register_rule(ShortcutA, field=subsample_field)
 
 
 _register_zoo_layers()

@@ -1,0 +1,214 @@
+"""Results on disk: results.csv (one row per finished run), results.md, pareto.png.
+
+Every write goes to a temporary file first and then ``os.replace``s the old one, so a
+kill at any moment leaves either the old or the new complete file, never half a row.
+The Pareto columns are recomputed on every write because a new run can dominate old ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+COLUMNS = (
+    "run_id", "model", "config", "seed", "dataset", "image_size", "params", "macs",
+    "top1", "top5", "val_loss", "train_top1", "latency_ms", "latency_p90_ms", "throughput",
+    "train_seconds", "epochs", "pareto", "pareto_latency", "finished_at",
+)
+NUMERIC = {"params": int, "macs": int, "seed": int, "image_size": int, "epochs": int,
+           "top1": float, "top5": float, "val_loss": float, "train_top1": float,
+           "latency_ms": float, "latency_p90_ms": float, "throughput": float, "train_seconds": float}
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(text.encode() if isinstance(text, str) else text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of results.csv with numbers parsed (empty cells -> None)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key, kind in NUMERIC.items():
+            value = row.get(key)
+            row[key] = kind(float(value)) if value not in (None, "") else None
+        for key in ("pareto", "pareto_latency"):
+            row[key] = row.get(key) == "true"
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rewrite results.csv atomically with fresh Pareto flags; returns the rows written."""
+    rows = mark_pareto([dict(r) for r in rows])
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in COLUMNS})
+    write_atomic(path, buf.getvalue())
+    return rows
+
+
+def append_row(path: Path, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Add one finished run; a run id already present is replaced, never duplicated."""
+    rows = [r for r in read_rows(path) if r["run_id"] != row["run_id"]]
+    return write_rows(path, [*rows, row])
+
+
+# --- aggregation and Pareto fronts --------------------------------------------------
+
+
+def aggregate(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per (model, config): accuracy averaged over seeds, costs from the first seed."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["model"], row["config"]), []).append(row)
+    out = []
+    for (model, config), members in groups.items():
+        entry = dict(members[0])
+        for key in ("top1", "top5", "latency_ms", "latency_p90_ms", "throughput", "train_seconds"):
+            values = [m[key] for m in members if m.get(key) is not None]
+            entry[key] = statistics.fmean(values) if values else None
+        top1 = [m["top1"] for m in members if m.get("top1") is not None]
+        entry["top1_std"] = statistics.stdev(top1) if len(top1) > 1 else None
+        entry["seeds"] = len(members)
+        out.append(entry)
+    return out
+
+
+def pareto_front(points: Sequence[tuple[float | None, float | None]]) -> list[bool]:
+    """For (cost, accuracy) points: True where no other point is at least as cheap and as
+    accurate and strictly better in one. Points with a missing value are never on the front."""
+    flags = []
+    for i, (cost, acc) in enumerate(points):
+        if cost is None or acc is None or math.isnan(cost) or math.isnan(acc):
+            flags.append(False)
+            continue
+        dominated = any(
+            j != i and c is not None and a is not None
+            and c <= cost and a >= acc and (c < cost or a > acc)
+            for j, (c, a) in enumerate(points))
+        flags.append(not dominated)
+    return flags
+
+
+def mark_pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set ``pareto`` (top-1 vs MACs) and ``pareto_latency`` (top-1 vs latency) on every row,
+    judged on seed-averaged configurations so one lucky seed does not make the front."""
+    configs = aggregate(rows)
+    by_macs = dict(zip(((c["model"], c["config"]) for c in configs),
+                       pareto_front([(c["macs"], c["top1"]) for c in configs])))
+    by_latency = dict(zip(((c["model"], c["config"]) for c in configs),
+                          pareto_front([(c["latency_ms"], c["top1"]) for c in configs])))
+    for row in rows:
+        key = (row["model"], row["config"])
+        row["pareto"], row["pareto_latency"] = by_macs[key], by_latency[key]
+    return rows
+
+
+# --- the published table and the plot ---------------------------------------------
+
+
+def _millions(value: int | None) -> str:
+    return "" if value is None else f"{value / 1e6:.3f}"
+
+
+def _pct(value: float | None, std: float | None = None) -> str:
+    if value is None:
+        return ""
+    return f"{100 * value:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "" if value is None else format(value, fmt)
+
+
+def render_markdown(rows: Sequence[Mapping[str, Any]], header: Mapping[str, str], title: str) -> str:
+    """The published table: configurations sorted by MACs, Pareto-optimal ones marked ★."""
+    configs = sorted(aggregate(mark_pareto([dict(r) for r in rows])),
+                     key=lambda c: (c["macs"] if c["macs"] is not None else math.inf, c["model"], c["config"]))
+    lines = [f"# {title}", ""]
+    lines += [f"- **{k}**: {v}" for k, v in header.items()]
+    lines += ["", "★ = Pareto-optimal in top-1 versus MACs; ☆ = in top-1 versus latency. "
+              "Top-1 is the mean over seeds (± sample std when more than one).", ""]
+    has_top5 = any(c.get("top5") is not None for c in configs)
+    cols = ["", "model", "config", "params (M)", "MACs (M)", "top-1 %"] + (["top-5 %"] if has_top5 else []) \
+        + ["latency ms (p50 / p90)", "images/s", "train s", "seeds"]
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for c in configs:
+        mark = ("★" if c["pareto"] else "") + ("☆" if c["pareto_latency"] else "")
+        latency = "" if c.get("latency_ms") is None else \
+            f"{c['latency_ms']:.2f} / {c['latency_p90_ms']:.2f}"
+        cells = [mark, f"`{c['model']}`", f"`{c['config']}`" if c["config"] else "",
+                 _millions(c["params"]), _millions(c["macs"]), _pct(c["top1"], c.get("top1_std"))]
+        if has_top5:
+            cells.append(_pct(c.get("top5")))
+        cells += [latency, _num(c.get("throughput"), ".0f"), _num(c.get("train_seconds"), ".0f"), str(c["seeds"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_pareto(rows: Sequence[Mapping[str, Any]], title: str = "") -> bytes:
+    """PNG bytes: top-1 against MACs and against latency, one colour per model, fronts drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = aggregate(rows)
+    models = sorted({c["model"] for c in configs})
+    colours = {m: plt.get_cmap("tab20")(i % 20) for i, m in enumerate(models)}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), dpi=100)
+    for ax, key, label in ((axes[0], "macs", "MACs (millions, log scale)"),
+                           (axes[1], "latency_ms", "latency at batch 1 (ms, log scale)")):
+        pts = [c for c in configs if c.get(key) is not None and c.get("top1") is not None]
+        scale = 1e6 if key == "macs" else 1.0
+        for model in models:
+            mine = [c for c in pts if c["model"] == model]
+            if mine:
+                ax.scatter([c[key] / scale for c in mine], [100 * c["top1"] for c in mine],
+                           color=colours[model], label=model, s=28, zorder=3)
+        front = sorted((c for c, on in zip(pts, pareto_front([(c[key], c["top1"]) for c in pts])) if on),
+                       key=lambda c: c[key])
+        if front:
+            ax.step([c[key] / scale for c in front], [100 * c["top1"] for c in front],
+                    where="post", color="black", lw=1, ls="--", zorder=2, label="Pareto front")
+        if pts and all(c[key] > 0 for c in pts):
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("top-1 accuracy (%)")
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
+    fig.suptitle(title or "accuracy versus cost")
+    fig.tight_layout(rect=(0, 0, 0.82, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,0 +1,149 @@
+"""The registry: names, knobs, errors before any layer exists, and the ``zoo list`` command."""
+
+import functools
+
+import pytest
+import keras
+
+import zoo
+from zoo.cli import main as zoo_main
+from zoo.registry import register
+
+
+@pytest.fixture
+def layer_count(monkeypatch):
+    """Counts keras Layer constructions (the real class, only wrapped to count)."""
+    calls = []
+    original = keras.layers.Layer.__init__
+
+    @functools.wraps(original)
+    def counting_init(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.layers.Layer, "__init__", counting_init)
+    return calls
+
+
+def test_layer_counter_sees_layers(layer_count):
+    zoo.build("resnet20", width=0.25)
+    assert "InputLayer" in layer_count and "Conv2D" in layer_count
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(ValueError, match=r"Unknown model 'mobilenet_v3'.*Did you mean: .*mobilenet_v2"):
+        zoo.build("mobilenet_v3")
+    with pytest.raises(ValueError, match="resnet20"):
+        zoo.get_spec("resnet21")
+
+
+def test_unknown_keyword_lists_valid_ones():
+    with pytest.raises(TypeError, match=r"unknown keyword\(s\) 'alpha'.*Valid keywords: width, depth_multiplier"):
+        zoo.build("mobilenet", alpha=0.5)
+
+
+INVALID = [
+    ("convnet", {"conv": "grouped", "groups": 3}, "groups=3.*divisor"),
+    ("convnet", {"conv": "grouped", "groups": 64, "width": 0.5}, "groups=64"),
+    ("convnet", {"conv": "pointwise", "reduction": 0}, "reduction=0"),
+    ("convnet", {"conv": "winograd"}, "conv='winograd'.*standard"),
+    ("mobilenet", {"width": 0}, "width=0; allowed: a number > 0"),
+    ("mobilenet", {"width": -0.5}, "width=-0.5"),
+    ("mobilenet", {"depth_multiplier": 1.5}, "depth_multiplier"),
+    ("mobilenet", {"output_stride": 4}, "output_stride=4.*8, 16, 32"),
+    ("mobilenet", {"input_shape": (16, 16, 3), "small_input": False}, r"input_shape=\(16, 16, 3\).*>= 32"),
+    ("mobilenet", {"pooling": "sum"}, "pooling='sum'"),
+    ("mobilenet", {"num_classes": 0}, "num_classes=0"),
+    ("mobilenet_v2", {"expansion": 0.5}, "expansion=0.5"),
+    ("mobilenet_v2", {"input_shape": (224, 224)}, "input_shape"),
+    ("xception", {"input_shape": (4, 4, 3)}, r"input_shape=\(4, 4, 3\).*>= 5"),
+    ("xception", {"input_shape": (6, 6, 3), "small_input": False}, ">= 7"),
+    ("xception", {"middle_blocks": -1}, "middle_blocks=-1"),
+    ("resnet", {"depth": 21}, "depth=21.*6n\\+2"),
+    ("resnet20", {"dropout": 1.0}, "dropout=1.0"),
+    ("resnet20", {"input_shape": (2, 2, 3)}, ">= 4"),
+]
+
+
+@pytest.mark.parametrize("name, knobs, message", INVALID, ids=[f"{n}-{'-'.join(k)}" for n, k, _ in INVALID])
+def test_invalid_value_raises_before_any_layer(name, knobs, message, layer_count):
+    with pytest.raises(ValueError, match=message):
+        zoo.build(name, **knobs)
+    assert layer_count == [], f"layers were built before the error: {layer_count[:5]}"
+
+
+WIDTH_MODELS = [n for n in zoo.list_models() if "width" in zoo.model_knobs(n)]
+
+
+@pytest.mark.parametrize("name", WIDTH_MODELS)
+def test_every_width_knob_rejects_zero_before_building(name, layer_count):
+    with pytest.raises(ValueError, match="width"):
+        zoo.build(name, width=0)
+    assert layer_count == []
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_every_model_rejects_bad_pooling_before_building(name, layer_count):
+    with pytest.raises(ValueError, match="pooling"):
+        zoo.build(name, include_top=False, pooling="sum")
+    assert layer_count == []
+
+
+def test_list_models_wildcards_and_natural_order():
+    names = zoo.list_models()
+    assert {"mobilenet", "mobilenet_v2", "xception", "resnet20", "convnet"} <= set(names)
+    resnets = zoo.list_models("resnet*")
+    assert resnets[:5] == ["resnet", "resnet20", "resnet32", "resnet44", "resnet56"]
+    assert resnets.index("resnet110") > resnets.index("resnet56")  # natural, not lexicographic, order
+    assert all(n.startswith("mobilenet_v2") for n in zoo.list_models("mobilenet_v2*"))
+    assert "mobilenet_v2" not in zoo.list_models("mobilenet*", exclude="mobilenet_v2*")
+    assert zoo.list_models("no_such_model*") == []
+
+
+def test_model_knobs_show_defaults_and_allowed():
+    knobs = zoo.model_knobs("resnet56")
+    assert knobs["depth"].default == 56  # fixed by the variant
+    assert knobs["num_classes"].default == 10  # the CIFAR family's own default
+    assert "6n+2" in knobs["depth"].allowed
+    conv = zoo.model_knobs("mobilenet")["conv"]
+    assert conv.default == "separable" and conv.choices == ("separable", "standard")
+    assert zoo.model_knobs("mobilenet")["input_shape"].default == (224, 224, 3)
+    assert zoo.model_knobs("xception")["input_shape"].default == (299, 299, 3)
+
+
+def test_none_falls_back_to_default():
+    assert zoo.build("resnet20", width=None).count_params() == zoo.build("resnet20").count_params()
+
+
+def test_variants_fix_knobs():
+    assert zoo.build("mobilenet_conv", input_shape=(32, 32, 3)).get_layer("stage2_unit0_conv_conv")
+    assert zoo.get_spec("mobilenet_w050").family == "mobilenet"
+
+
+def test_register_rejects_duplicates_and_undocumented_knobs():
+    def builder(*, foo=1, name="x"):
+        raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match="already registered"):
+        register("mobilenet", knobs={"foo": "anything"})(builder)
+    with pytest.raises(TypeError, match="'foo' has no 'allowed' rule"):
+        register("zoo_test_unregistered")(builder)
+    assert "zoo_test_unregistered" not in zoo.list_models()
+
+
+def test_cli_list(capsys):
+    assert zoo_main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "mobilenet_v2" in out and "resnet20" in out and "common knobs" in out
+
+
+def test_cli_list_knobs(capsys):
+    assert zoo_main(["list", "resnet2*", "--knobs"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet20" in out and "depth=20" in out and "6n+2" in out
+    assert "mobilenet" not in out
+
+
+def test_cli_list_no_match_is_a_clear_error(capsys):
+    assert zoo_main(["list", "no_such_model*"]) == 2
+    assert "no model matches 'no_such_model*'" in capsys.readouterr().err

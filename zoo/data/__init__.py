@@ -1,0 +1,387 @@
+"""Datasets for training and benchmarks: image folders first, TensorFlow Datasets as fallback.
+
+    >>> from zoo.data import load_dataset, Subset
+    >>> train = load_dataset("cifar10", split="train", subset=Subset(per_class=500, seed=0))
+    >>> val = load_dataset("cifar10", split="test")
+    >>> ds = train.pipeline(128, training=True, seed=0)   # (float32 NHWC, int32) batches
+
+A name resolves FIRST to ``<data_dir or $ZOO_DATA_DIR>/<name>/<split>/<class>/<image>``
+and only then to a TFDS dataset of that name. Every image is decoded once, up front, with
+Pillow (so a bad file is named before training starts) and held in memory as uint8.
+
+Pipeline output (decided once for the whole zoo; models contain no Rescaling layer):
+float32 images scaled to [0, 1] and then normalised per channel with the fixed ImageNet
+mean/std (``IMAGENET_MEAN``/``IMAGENET_STD``, as timm and torchvision do), and int32 labels.
+Fixed constants rather than statistics of the training subset keep val/test inputs
+independent of how the training subset was drawn.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import warnings
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.common import invalid
+from zoo.data import folder as _folder
+
+DATA_DIR_ENV = "ZOO_DATA_DIR"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+ON_BAD_IMAGE = ("error", "skip")
+# A requested split -> the folder names accepted for it when its own folder is missing.
+SPLIT_ALIASES = {"test": ("val", "validation"), "val": ("validation", "test"),
+                 "validation": ("val", "test")}
+_MAX_LISTED = 50  # bad paths shown in one error message
+
+
+# --- subsets ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subset:
+    """Which part of a split to use; the same seed always picks the same images.
+
+    ``classes`` keeps those classes, in that order (labels 0..k-1); by default all classes
+    in sorted order. ``fraction`` keeps round(fraction * n) images of each class (at least
+    one), then ``per_class`` caps the count. Images are drawn per class, independently of
+    the other classes, from ``seed`` and the class name.
+    """
+
+    classes: tuple[str, ...] | None = None
+    per_class: int | None = None
+    fraction: float | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.classes is not None:
+            if isinstance(self.classes, str) or not isinstance(self.classes, Sequence) or not all(
+                    isinstance(c, str) for c in self.classes) or not self.classes:
+                raise invalid("Subset", "classes", self.classes, "a non-empty list of class names")
+            if len(set(self.classes)) != len(self.classes):
+                raise invalid("Subset", "classes", self.classes, "class names without repeats")
+            object.__setattr__(self, "classes", tuple(self.classes))
+        if self.per_class is not None and (isinstance(self.per_class, bool) or not isinstance(self.per_class, int)
+                                           or self.per_class < 1):
+            raise invalid("Subset", "per_class", self.per_class, "None or an integer >= 1")
+        if self.fraction is not None and (isinstance(self.fraction, bool) or not isinstance(self.fraction, (int, float))
+                                          or not 0 < self.fraction <= 1):
+            raise invalid("Subset", "fraction", self.fraction, "None or a number in (0, 1]")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise invalid("Subset", "seed", self.seed, "an integer")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str) -> Subset:
+        """Build from a spec-file table; ``source`` (e.g. "bench.toml [subset]") is named in errors."""
+        if not isinstance(d, Mapping):
+            raise TypeError(f"{source}: subset must be a table/dict, got {type(d).__name__}")
+        allowed = [f.name for f in fields(cls)]
+        for key in d:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"{source}: unknown subset key {key!r}{hint}; allowed: {allowed}")
+        try:
+            return cls(**d)
+        except (ValueError, TypeError) as err:
+            raise type(err)(f"{source}: {err}") from None
+
+    @property
+    def is_everything(self) -> bool:
+        return self.classes is None and self.per_class is None and self.fraction is None
+
+    def pick_classes(self, available: Sequence[str], where: str) -> list[str]:
+        if self.classes is None:
+            return list(available)
+        missing = [c for c in self.classes if c not in available]
+        if missing:
+            raise ValueError(f"Subset classes {missing} not found in {where}; available: {list(available)}")
+        return list(self.classes)
+
+    def pick(self, class_name: str, items: Sequence[Any]) -> list[Any]:
+        """The chosen items of one class, in their original order."""
+        n = len(items)
+        k = n
+        if self.fraction is not None:
+            k = max(1, round(self.fraction * n))
+        if self.per_class is not None:
+            k = min(k, self.per_class)
+        if k >= n:
+            return list(items)
+        rng = np.random.default_rng([self.seed, zlib.crc32(class_name.encode())])
+        chosen = np.sort(rng.permutation(n)[:k])
+        return [items[i] for i in chosen]
+
+
+# --- name -> source -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a (name, split) comes from: a split folder on disk, or a TFDS dataset."""
+
+    kind: str  # "folder" | "tfds"
+    location: str  # the split folder, or the TFDS name
+    split: str  # the split actually used (after aliases)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.location}"
+
+
+def _is_path_like(name) -> bool:
+    return isinstance(name, os.PathLike) or os.sep in name or (os.altsep or "\0") in name or name.startswith(".")
+
+
+def split_folder(root: Path, split: str) -> tuple[Path, str]:
+    """``root/split``, or the one existing alias of it ("test" <-> "val" <-> "validation")."""
+    if (root / split).is_dir():
+        return root / split, split
+    found = [a for a in SPLIT_ALIASES.get(split, ()) if (root / a).is_dir()]
+    if len(found) == 1:
+        return root / found[0], found[0]
+    present = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    raise ValueError(f"dataset folder {root} has no {split!r} split; found sub-folders {present}. "
+                     f"Expected layout: {root}/<split>/<class>/<image>")
+
+
+def resolve_source(name: str | os.PathLike, split: str, data_dir: str | os.PathLike | None = None) -> Source:
+    """Resolve a dataset name or folder path without loading anything.
+
+    A path (contains a separator or starts with ".") must be a folder with split
+    sub-folders. A bare name is looked up as ``<data_dir or $ZOO_DATA_DIR>/<name>`` first,
+    then among TFDS datasets (checked offline via ``tfds.list_builders()``).
+    """
+    if not isinstance(name, (str, os.PathLike)) or not str(name):
+        raise TypeError(f"dataset name must be a non-empty string or path, got {name!r}")
+    if not isinstance(split, str) or not split:
+        raise TypeError(f"split must be a non-empty string such as 'train' or 'test', got {split!r}")
+    if _is_path_like(name):
+        root = Path(name).expanduser()
+        if not root.is_dir():
+            raise ValueError(f"dataset folder {root} does not exist")
+        path, used = split_folder(root, split)
+        return Source("folder", str(path.resolve()), used)
+    base = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
+    if base and (Path(base) / name).is_dir():
+        path, used = split_folder(Path(base) / name, split)
+        return Source("folder", str(path.resolve()), used)
+    from zoo.data import tfds_source
+
+    try:
+        builders = tfds_source.tfds_builders()
+    except ImportError:
+        builders = []
+    if name in builders:
+        return Source("tfds", name, split)
+    local = sorted(e.name for e in os.scandir(base) if e.is_dir()) if base and Path(base).is_dir() else []
+    close = difflib.get_close_matches(name, local + builders, n=5, cutoff=0.6)
+    where = (f"no folder {Path(base) / name}" if base
+             else f"no data folder (pass data_dir= or set {DATA_DIR_ENV})")
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise ValueError(f"Unknown dataset {name!r}: {where} and no TensorFlow Datasets dataset of that name."
+                     f"{hint} Local datasets: {local or 'none'}.")
+
+
+# --- the dataset --------------------------------------------------------------------------
+
+
+class ImageDataset:
+    """A decoded, in-memory image classification split and its tf.data pipeline."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], *,
+                 source: str, fingerprint: str, skipped: Sequence[str] = (), split: str = ""):
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+        if len(labels) != len(images):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self._images = images
+        self._labels = np.asarray(labels, dtype=np.int32)
+        self.class_names = list(class_names)
+        self.num_classes = len(self.class_names)
+        self.num_examples = int(len(images))
+        self.image_shape = tuple(int(s) for s in images.shape[1:])
+        self.source = source
+        self.fingerprint = fingerprint
+        self.skipped = list(skipped)
+        self.split = split
+
+    def __repr__(self) -> str:
+        return (f"ImageDataset({self.source!r}, split={self.split!r}, num_examples={self.num_examples}, "
+                f"num_classes={self.num_classes}, image_shape={self.image_shape}, "
+                f"fingerprint={self.fingerprint!r})")
+
+    def as_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(uint8 images (N, H, W, 3), int32 labels (N,)), the decoded data itself (do not modify)."""
+        return self._images, self._labels
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self._labels, minlength=self.num_classes)
+        return dict(zip(self.class_names, counts.tolist()))
+
+    def pipeline(self, batch_size: int, *, training: bool, seed: int = 0, augment: str = "auto",
+                 drop_remainder: bool = False, normalize: bool = True):
+        """A ``tf.data.Dataset`` of (float32 (B, H, W, 3), int32 (B,)) batches.
+
+        ``training=True`` shuffles (a new order each epoch, the same sequence for a seed)
+        and augments: "cifar" (4-pixel zero pad + random crop + flip), "imagenet" (random
+        resized crop + flip), "none", or "auto" (cifar for images <= 32 px, else imagenet).
+        ``training=False`` keeps file order and never augments. ``normalize=False`` yields
+        [0, 1] floats instead of ImageNet-normalised ones.
+        """
+        import tensorflow as tf
+
+        from zoo.data.augment import augment_batch, resolve_augment
+
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise invalid("pipeline", "batch_size", batch_size, "an integer >= 1")
+        kind = resolve_augment(augment, min(self.image_shape[:2]))
+        if not training:
+            kind = "none"
+        images = tf.constant(self._images)
+        labels = tf.constant(self._labels)
+        mean = tf.constant(IMAGENET_MEAN, tf.float32) * 255.0
+        std = tf.constant(IMAGENET_STD, tf.float32) * 255.0
+
+        def to_float(x):
+            x = tf.cast(x, tf.float32)
+            return (x - mean) / std if normalize else x / 255.0
+
+        ds = tf.data.Dataset.range(self.num_examples)
+        if training:
+            ds = ds.shuffle(self.num_examples, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        if kind == "none":
+            ds = ds.map(lambda idx: (to_float(tf.gather(images, idx)), tf.gather(labels, idx)),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            # One stateless seed per batch, a different stream each epoch, the same for a seed.
+            batch_seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
+            ds = tf.data.Dataset.zip((ds, batch_seeds)).map(
+                lambda idx, s: (to_float(augment_batch(tf.gather(images, idx), s, kind)), tf.gather(labels, idx)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def _check_args(split, subset, image_size, on_bad_image) -> Subset:
+    if on_bad_image not in ON_BAD_IMAGE:
+        raise invalid("load_dataset", "on_bad_image", on_bad_image, f"one of {list(ON_BAD_IMAGE)}")
+    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int)
+                                   or image_size < 1):
+        raise invalid("load_dataset", "image_size", image_size, "None (native size) or an integer >= 1")
+    if subset is None:
+        return Subset()
+    if isinstance(subset, Mapping):
+        return Subset.from_dict(subset, "load_dataset(subset=...)")
+    if not isinstance(subset, Subset):
+        raise TypeError(f"subset must be a zoo.data.Subset or a dict, got {type(subset).__name__}")
+    return subset
+
+
+def load_dataset(name: str | os.PathLike, *, split: str, data_dir: str | os.PathLike | None = None,
+                 subset: Subset | None = None, image_size: int | None = None,
+                 on_bad_image: str = "error", cache: bool = True) -> ImageDataset:
+    """Load one split of a dataset, decoded, into memory.
+
+    Args:
+        name: a folder path (``"./data/pets"``, with ``<split>/<class>/<image>`` inside) or a
+            name: ``<data_dir or $ZOO_DATA_DIR>/<name>`` if that folder exists, else the TFDS
+            dataset of that name (downloaded on first use; never under pytest).
+        split: "train", "test", "val"/"validation" (aliases of each other when the folder has
+            only one of them).
+        subset: which classes and how many images per class (see ``Subset``); None = all.
+        image_size: resize every image to image_size x image_size (bilinear, antialiased);
+            None keeps the native size, which must then be the same for all images.
+        on_bad_image: "error" raises one ValueError listing every unreadable/truncated file
+            before anything trains; "skip" leaves them out, warns, and lists them in ``skipped``.
+        cache: reuse/write the decoded-array cache (``$ZOO_CACHE_DIR`` or ``~/.cache/zoo``)
+            for splits that take more than ``folder.CACHE_MIN_SECONDS`` to decode.
+    """
+    subset = _check_args(split, subset, image_size, on_bad_image)
+    src = resolve_source(name, split, data_dir)
+    if src.kind == "tfds":
+        return _load_tfds(src, data_dir, subset, image_size)
+    return _load_folder(src, subset, image_size, on_bad_image, cache)
+
+
+def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -> ImageDataset:
+    root = Path(src.location)
+    class_names = subset.pick_classes(_folder.list_classes(root), str(root))
+    if not class_names:
+        raise ValueError(f"{root} has no class folders; expected {root}/<class>/<image>")
+    per_class = [subset.pick(c, _folder.list_class_files(root, c)) for c in class_names]
+    empty = [c for c, files in zip(class_names, per_class) if not files]
+    if empty:
+        raise ValueError(f"class folder(s) {empty} in {root} contain no images "
+                         f"(extensions: {sorted(_folder.IMAGE_EXTENSIONS)})")
+    file_list = _folder.make_file_list(root, class_names, per_class)
+    decoded, errors, _ = _folder.decode_cached(file_list, image_size, use_cache=cache)
+
+    bad = [(rel, err) for rel, err in zip(file_list.files, errors) if err is not None]
+    if bad and on_bad_image == "error":
+        listed = "\n".join(f"  {root / rel}  ({err})" for rel, err in bad[:_MAX_LISTED])
+        more = f"\n  ... and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
+        raise ValueError(f"{len(bad)} of {len(file_list.files)} images in {root} could not be decoded:\n"
+                         f"{listed}{more}\nFix or delete them, or pass on_bad_image='skip' to leave them out.")
+    skipped = [str(root / rel) for rel, _ in bad]
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable image(s) in {root}: "
+                      f"{', '.join(skipped[:10])}{' ...' if len(skipped) > 10 else ''}", stacklevel=3)
+    keep = [i for i, err in enumerate(errors) if err is None]
+    if not keep:
+        raise ValueError(f"no readable images left in {root}")
+    shapes = {}
+    for i in keep:
+        shapes.setdefault(decoded[i].shape, file_list.files[i])
+    if len(shapes) > 1:
+        examples = ", ".join(f"{root / rel} is {s[1]}x{s[0]}" for s, rel in list(shapes.items())[:3])
+        raise ValueError(f"images in {root} have different sizes ({examples}); "
+                         f"pass image_size=N to resize them all to N x N")
+    images = np.stack([decoded[i] for i in keep])
+    labels = np.asarray([file_list.labels[i] for i in keep], dtype=np.int32)
+    return ImageDataset(images, labels, class_names, source=str(src), fingerprint=file_list.fingerprint(),
+                        skipped=skipped, split=src.split)
+
+
+def _load_tfds(src: Source, data_dir, subset: Subset, image_size) -> ImageDataset:
+    from zoo.data import tfds_source
+
+    images, labels, all_names, real_split = tfds_source.load_tfds_arrays(
+        src.location, src.split, None if data_dir is None else str(data_dir))
+    class_names = subset.pick_classes(all_names, str(src))
+    keep = []
+    for new_label, c in enumerate(class_names):
+        idx = np.flatnonzero(labels == all_names.index(c)).tolist()
+        keep.extend((i, new_label) for i in subset.pick(c, idx))
+    keep.sort()
+    if image_size is not None:
+        from PIL import Image
+
+        def resize(a):
+            im = Image.fromarray(a)
+            return np.asarray(im.resize((image_size, image_size), Image.Resampling.BILINEAR)) \
+                if im.size != (image_size, image_size) else a
+        images = [resize(images[i]) for i, _ in keep]
+    else:
+        images = [images[i] for i, _ in keep]
+        if len({a.shape for a in images}) > 1:
+            raise ValueError(f"{src} images have different sizes; pass image_size=N")
+    new_labels = np.asarray([lab for _, lab in keep], np.int32)
+    h = hashlib.sha256(f"{src}\t{real_split}\t{len(keep)}\t{class_names}".encode())
+    h.update(np.asarray([i for i, _ in keep], np.int64).tobytes())
+    return ImageDataset(np.stack(images), new_labels, class_names, source=str(src),
+                        fingerprint=h.hexdigest()[:16], split=real_split)
+
+
+__all__ = ["DATA_DIR_ENV", "IMAGENET_MEAN", "IMAGENET_STD", "ImageDataset", "Source", "Subset",
+           "load_dataset", "resolve_source", "split_folder"]

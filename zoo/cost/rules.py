@@ -211,9 +211,13 @@ def _register_zoo_layers() -> None:
     # The zoo's own layers; they live elsewhere and may grow, so register what exists.
     import importlib
 
-    free = {"zoo.layers": ("ChannelShuffle",)}  # a permutation: free, field unchanged
+    # Free and field-preserving: a channel permutation, a channel slice (ShuffleNet v2 split).
+    free = {"zoo.layers": ("ChannelShuffle",), "zoo.blocks.shuffle_unit": ("ChannelSlice",)}
     for module_name, names in free.items():
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
         register_rule(*(getattr(module, n) for n in names if hasattr(module, n)))
     try:  # ResNet option-A shortcut: subsample + zero channels, no weights, no MACs
         from zoo.blocks.residual import ShortcutA

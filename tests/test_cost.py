@@ -320,3 +320,55 @@ def test_report_serialises_and_prints():
     assert any(ln.startswith("c2 ") for ln in lines) and not any(ln.startswith("c1 ") for ln in lines)
     assert report.top(1)[0].name == max(report.rows, key=lambda r: r.macs).name
     assert human(4_253_864) == "4.25 M" and human(568_740_352) == "568.7 M" and human(999) == "999"
+
+
+# --- zoo summary ------------------------------------------------------------------------------
+
+
+def test_summary_cli_saved_model_and_json(tmp_path, capsys):
+    from zoo.cli import main
+
+    x = keras.Input((8, 8, 3))
+    y = GroupedConv2D(4, 3, groups=1, padding="same", name="conv")(x)
+    y = ChannelShuffle(2, name="shuffle")(y)
+    model = keras.Model(x, layers.Dense(2, name="fc")(layers.GlobalAveragePooling2D()(y)), name="tiny")
+    path = tmp_path / "tiny.keras"
+    model.save(path)
+    assert main(["summary", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "tiny: input 8×8×3" in text and "FLOPs = 2 × MACs" in text and "shuffle" in text
+    assert main(["summary", str(path), "--json", "--top", "1"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["totals"]["params"] == model.count_params()
+    assert data["totals"]["macs"] == analyze(model).macs
+    assert [r["name"] for r in data["rows"]] == ["conv"]
+    assert main(["summary", str(path), "--input-shape", "16,16,3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["macs"] == 16 * 16 * 27 * 4 + 4 * 2
+
+
+def test_summary_cli_registry_name(capsys):
+    import zoo
+    from zoo.cli import main
+
+    if "squeezenet1_1" not in zoo.list_models():
+        pytest.skip("model 'squeezenet1_1' is not registered yet")
+    assert main(["summary", "squeezenet1_1", "--set", "input_shape=[32,32,3]", "--set", "num_classes=10",
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    model = zoo.build("squeezenet1_1", input_shape=(32, 32, 3), num_classes=10)
+    assert data["input_shape"] == [32, 32, 3] and data["totals"]["params"] == model.count_params()
+
+
+def test_summary_cli_bad_input(tmp_path, capsys):
+    from zoo.cli import main
+
+    broken = tmp_path / "broken.keras"
+    broken.write_text("not a zip")
+    assert main(["summary", str(broken)]) == 2
+    assert "broken.keras" in capsys.readouterr().err
+    assert main(["summary", str(tmp_path / "absent.keras")]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    assert main(["summary", "no_such_model_xyz"]) == 2
+    assert "Unknown model" in capsys.readouterr().err
+    assert main(["summary", str(broken), "--top", "0"]) == 2
+    assert "--top" in capsys.readouterr().err

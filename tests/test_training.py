@@ -1,0 +1,145 @@
+"""zoo.training: recipe checks, schedules, coupled weight decay, and a real 2-epoch run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo.data import load_dataset
+from zoo.training import (L2SGD, Recipe, WarmupSchedule, compile_model, set_determinism,
+                          train_and_evaluate)
+
+SIZE = 8
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """Two separable classes (dark vs bright noise), 16 train and 4 val images each."""
+    root: Path = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 16), ("val", 4)):
+        for label, base in enumerate((40, 180)):
+            for i in range(n):
+                pixels = np.clip(base + rng.normal(0, 30, (SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
+                path = root / split / f"class {label}" / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(path)
+    return load_dataset(root, split="train"), load_dataset(root, split="test")
+
+
+def tiny_model(num_classes: int = 2, activation: str | None = "softmax") -> keras.Model:
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation=activation)(x))
+
+
+# --- recipe --------------------------------------------------------------------------------
+
+
+def test_recipe_from_dict_and_errors():
+    recipe = Recipe.from_dict({"epochs": 3, "optimizer": "adamw", "learning_rate": 1}, "spec.toml [recipe]")
+    assert (recipe.epochs, recipe.optimizer, recipe.learning_rate) == (3, "adamw", 1)
+    with pytest.raises(ValueError, match=r"spec\.toml \[recipe\]: unknown recipe key 'lr'.*allowed: \["):
+        Recipe.from_dict({"lr": 0.1}, "spec.toml [recipe]")
+    with pytest.raises(ValueError, match=r"did you mean 'momentum'"):
+        Recipe.from_dict({"momentun": 0.9}, "s")
+    bad = {"optimizer": "sgdd", "epochs": 0, "batch_size": 2.5, "learning_rate": -1, "momentum": 1.0,
+           "nesterov": "yes", "schedule": "linear", "label_smoothing": 1.0, "augment": "flip",
+           "weight_decay": float("nan")}
+    for key, value in bad.items():
+        with pytest.raises(ValueError, match=rf"s: Recipe: invalid {key}=.*; allowed: "):
+            Recipe.from_dict({key: value}, "s")
+    with pytest.raises(ValueError, match=r"warmup_epochs=5.*below epochs=5"):
+        Recipe(epochs=5, warmup_epochs=5)
+    with pytest.raises(TypeError, match="table/dict"):
+        Recipe.from_dict([("epochs", 1)], "s")
+
+
+# --- schedule and optimizer ----------------------------------------------------------------
+
+
+def _lr(schedule, step):
+    return float(keras.ops.convert_to_numpy(schedule(step)))
+
+
+def test_cosine_schedule_with_warmup():
+    schedule = WarmupSchedule(0.1, total_steps=100, warmup_steps=10, kind="cosine")
+    warm = [_lr(schedule, s) for s in range(10)]
+    assert warm[0] < 0.02 and all(a < b for a, b in zip(warm, warm[1:])) and warm[-1] < 0.1
+    assert _lr(schedule, 10) == pytest.approx(0.1)
+    main = [_lr(schedule, s) for s in range(10, 100)]
+    assert all(a >= b for a, b in zip(main, main[1:]))
+    assert _lr(schedule, 55) == pytest.approx(0.05, rel=1e-4)  # half way through the cosine
+    assert _lr(schedule, 99) < 1e-4 and _lr(schedule, 100) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_step_and_constant_schedules():
+    step = WarmupSchedule(1.0, total_steps=100, kind="step")
+    assert [_lr(step, s) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+    constant = WarmupSchedule(0.3, total_steps=10, kind="constant")
+    assert {round(_lr(constant, s), 6) for s in range(10)} == {0.3}
+
+
+def test_sgd_weight_decay_is_coupled_l2_and_skips_1d_variables():
+    kernel = keras.Variable(np.full((2, 2), 2.0, np.float32))
+    bias = keras.Variable(np.full((2,), 2.0, np.float32))
+    optimizer = L2SGD(learning_rate=0.1, momentum=0.0, l2=0.5)
+    optimizer.apply([np.zeros((2, 2), np.float32), np.zeros((2,), np.float32)], [kernel, bias])
+    # w - lr * (grad + l2 * w) = 2 - 0.1 * 0.5 * 2
+    assert np.allclose(keras.ops.convert_to_numpy(kernel), 1.9)
+    assert np.allclose(keras.ops.convert_to_numpy(bias), 2.0)
+
+
+def test_top5_only_above_ten_classes():
+    model = tiny_model(num_classes=12)
+    compile_model(model, Recipe(), steps_per_epoch=1, num_classes=12)
+    logs = model.evaluate(np.zeros((2, SIZE, SIZE, 3), np.float32), np.array([0, 1]), verbose=0,
+                          return_dict=True)
+    assert {"top1", "top5"} <= set(logs)
+
+
+# --- the training loop ------------------------------------------------------------------------
+
+
+def _run(tiny_data, seed, **kw):
+    train, val = tiny_data
+    set_determinism(seed)  # before building: the initial weights come from the seed too
+    model = tiny_model()
+    recipe = Recipe(epochs=2, batch_size=8, learning_rate=0.1, warmup_epochs=0.5, label_smoothing=0.1)
+    return train_and_evaluate(model, train, val, recipe, seed=seed, progress=False, **kw)
+
+
+def test_train_and_evaluate_metrics_and_tensorboard(tiny_data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = _run(tiny_data, seed=0, log_dir=str(tmp_path / "tb"))
+    assert result["epochs"] == 2 and result["top5"] is None
+    for key in ("top1", "val_loss", "train_loss", "train_top1", "train_seconds", "images_per_second"):
+        assert math.isfinite(result[key]), key
+    assert 0 <= result["top1"] <= 1 and result["images_per_second"] > 0
+    for split in ("train", "validation"):
+        events = EventAccumulator(str(tmp_path / "tb" / split), size_guidance={"tensors": 0}).Reload()
+        tags = events.Tags()["tensors"] + events.Tags()["scalars"]
+        assert {"epoch_loss", "epoch_top1"} <= set(tags), (split, tags)
+        assert [e.step for e in events.Tensors("epoch_loss")] == [0, 1]
+
+    # Same seed, same numbers.
+    again = _run(tiny_data, seed=0)
+    assert (again["top1"], again["val_loss"], again["train_loss"]) == \
+        (result["top1"], result["val_loss"], result["train_loss"])
+
+
+def test_incompatible_model_fails_before_training(tiny_data):
+    train, val = tiny_data
+    with pytest.raises(ValueError, match="3 outputs but the dataset has 2 classes"):
+        train_and_evaluate(tiny_model(num_classes=3), train, val, Recipe(epochs=1), seed=0, progress=False)
+    with pytest.raises(TypeError, match="Recipe"):
+        train_and_evaluate(tiny_model(), train, val, {"epochs": 1}, seed=0, progress=False)

@@ -372,3 +372,14 @@ def test_summary_cli_bad_input(tmp_path, capsys):
     assert "Unknown model" in capsys.readouterr().err
     assert main(["summary", str(broken), "--top", "0"]) == 2
     assert "--top" in capsys.readouterr().err
+
+
+def test_multi_input_multi_output():
+    a, b = keras.Input((8, 8, 3)), keras.Input((4,))
+    y = layers.Conv2D(2, 3, name="conv")(a)
+    model = keras.Model([a, b], [layers.Flatten()(y), layers.Dense(3, name="fc")(b)])
+    report = analyze(model)
+    assert report.input_shape == [(8, 8, 3), (4,)]
+    assert report.macs == 6 * 6 * 27 * 2 + 4 * 3
+    assert report.receptive_field == (3, 3)
+    assert analyze(model, input_shape=[(10, 10, 3), (4,)]).macs == 8 * 8 * 27 * 2 + 4 * 3

@@ -116,7 +116,8 @@ def merged_field(layer, in_fields: Sequence[Field], in_shapes, input_size) -> Fi
     """Pointwise / merging ops: the widest of the inputs' fields (branches merge here)."""
     if len(in_fields) == 1:
         return in_fields[0]
-    ndim = min(len(f.size) for f in in_fields)
+    ndim = max(len(f.size) for f in in_fields)  # a broadcast vector (no spatial axes) adds nothing
+    in_fields = [f for f in in_fields if len(f.size) == ndim]
     return Field(tuple(max(f.size[i] for f in in_fields) for i in range(ndim)),
                  tuple(max(f.jump[i] for f in in_fields) for i in range(ndim)))
 

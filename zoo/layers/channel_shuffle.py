@@ -1,9 +1,16 @@
-"""ChannelShuffle: the ShuffleNet channel permutation (reshape -> transpose -> reshape)."""
+"""ChannelShuffle: the ShuffleNet channel permutation (reshape -> transpose -> reshape).
+
+ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices,
+https://arxiv.org/abs/1707.01083 (Section 3.1, Figure 1). Written with ``keras.ops`` only,
+so it runs on every backend, with unknown batch and spatial sizes.
+"""
 
 from __future__ import annotations
 
 import keras
 from keras import ops
+
+DATA_FORMATS = ("channels_last", "channels_first")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -11,38 +18,50 @@ class ChannelShuffle(keras.layers.Layer):
     """Interleave channels across ``groups`` so stacked grouped convs exchange information.
 
     Channels ``[a0 a1 | b0 b1 | c0 c1]`` with ``groups=3`` become ``[a0 b0 c0 a1 b1 c1]``.
-    Shape is unchanged; the channel count must be divisible by ``groups``.
+    Input/output shape: (batch, H, W, C) or (batch, C, H, W) for ``channels_first``; the
+    channel count must be known and divisible by ``groups``. Shuffling with ``groups=g`` then
+    with ``groups=C/g`` restores the input.
     """
 
     def __init__(self, groups, data_format=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"ChannelShuffle: `groups` must be a positive integer, got {groups!r}")
-        self.groups = int(groups)
+            raise ValueError(f"ChannelShuffle {self.name!r}: invalid groups={groups!r}; "
+                             "allowed: an integer > 0")
+        self.groups = groups
         self.data_format = data_format or keras.config.image_data_format()
-        if self.data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"ChannelShuffle: data_format={data_format!r}; allowed: channels_last, channels_first")
+        if self.data_format not in DATA_FORMATS:
+            raise ValueError(f"ChannelShuffle {self.name!r}: invalid data_format={data_format!r}; "
+                             f"allowed: one of {list(DATA_FORMATS)}")
 
     def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"ChannelShuffle {self.name!r}: expects 4D input (batch, H, W, C) or "
+                             f"(batch, C, H, W), got shape {tuple(input_shape)}")
         channels = input_shape[-1 if self.data_format == "channels_last" else 1]
-        if channels is not None and channels % self.groups:
+        if channels is None:
+            raise ValueError(f"ChannelShuffle {self.name!r}: the channel dimension must be known, "
+                             f"got input shape {tuple(input_shape)}")
+        if channels % self.groups:
             raise ValueError(f"ChannelShuffle {self.name!r}: channels ({channels}) must be divisible "
                              f"by groups ({self.groups})")
 
     def call(self, x):
         if self.groups == 1:
             return x
-        if self.data_format == "channels_first":
-            x = ops.transpose(x, (0, 2, 3, 1))
-        shape = ops.shape(x)
-        c = x.shape[-1]
-        x = ops.reshape(x, (-1, shape[1], shape[2], self.groups, c // self.groups))
-        x = ops.swapaxes(x, 3, 4)
-        x = ops.reshape(x, (-1, shape[1], shape[2], c))
-        return ops.transpose(x, (0, 3, 1, 2)) if self.data_format == "channels_first" else x
+        shape = ops.shape(x)  # dynamic where unknown (batch, H, W)
+        if self.data_format == "channels_last":
+            c = x.shape[-1]
+            x = ops.reshape(x, (shape[0], shape[1], shape[2], self.groups, c // self.groups))
+            x = ops.swapaxes(x, 3, 4)  # (..., C/g, g): the interleave
+            return ops.reshape(x, (shape[0], shape[1], shape[2], c))
+        c = x.shape[1]
+        x = ops.reshape(x, (shape[0], self.groups, c // self.groups, shape[2], shape[3]))
+        x = ops.swapaxes(x, 1, 2)
+        return ops.reshape(x, (shape[0], c, shape[2], shape[3]))
 
     def compute_output_shape(self, input_shape):
-        return input_shape
+        return input_shape  # a permutation never changes the shape
 
     def get_config(self):
         return {**super().get_config(), "groups": self.groups, "data_format": self.data_format}

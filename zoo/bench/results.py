@@ -58,13 +58,22 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return f"{value:.10g}"
     return str(value)
+
+
+def _normalize(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Numbers as they read back from the CSV, so a fresh row ties with stored ones exactly."""
+    out = dict(row)
+    for key, kind in NUMERIC.items():
+        if out.get(key) is not None:
+            out[key] = kind(float(_cell(out[key])))
+    return out
 
 
 def write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Rewrite results.csv atomically with fresh Pareto flags; returns the rows written."""
-    rows = mark_pareto([dict(r) for r in rows])
+    rows = mark_pareto([_normalize(r) for r in rows])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

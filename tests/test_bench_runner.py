@@ -1,0 +1,306 @@
+"""`zoo bench` end to end on a generated 3-class image folder, plus its building blocks.
+
+The folder is tiny (3 classes x 12 images of 16x16) and the models are width 0.25, so
+a whole suite trains in seconds; what is checked is the machinery: rows, tables, plots,
+TensorBoard records, resuming after kill -9, locking and determinism.
+"""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo.bench import pareto_front
+from zoo.bench.latency import measure_latency
+from zoo.bench.lock import LOCK_NAME, RunnerBusyError, RunnerLock
+from zoo.bench.results import append_row, read_rows, render_markdown
+from zoo.bench.runner import BenchRunner, run_suite
+from zoo.cli import main as zoo_main
+
+REPO = Path(__file__).resolve().parents[1]
+COLOURS = ((200, 40, 40), (40, 200, 40), (40, 40, 200))
+
+SUITE = """
+name = "tiny"
+description = "three colour classes, 16px"
+[dataset]
+name = "./tiny"
+image_size = 16
+[recipe]
+epochs = 1
+batch_size = 8
+[run]
+seeds = [0]
+latency_warmup = 1
+latency_iters = 3
+throughput_batch = 4
+[[models]]
+name = "convnet"
+width = 0.25
+grid = { conv = ["standard", "separable"] }
+[[models]]
+name = "resnet20"
+width = 0.25
+"""
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A suite file beside a 3-class folder: train 12 and test 6 noisy solid-colour images per class."""
+    root = tmp_path_factory.mktemp("bench")
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 12), ("test", 6)):
+        for label, colour in enumerate(COLOURS):
+            folder = root / "tiny" / split / f"class{label}"
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = np.clip(np.array(colour) + rng.normal(0, 40, (16, 16, 3)), 0, 255)
+                Image.fromarray(pixels.astype("uint8")).save(folder / f"{i}.png")
+    (root / "suite.toml").write_text(SUITE)
+    return root
+
+
+def write_suite(workdir, name, text):
+    path = workdir / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(workdir):
+    """One complete in-process run of the suite."""
+    out = workdir / "out"
+    runner = run_suite(workdir / "suite.toml", out=out, progress=False)
+    return runner, out
+
+
+def zoo_bench(*args, **kwargs):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+    return subprocess.Popen([sys.executable, "-m", "zoo", "bench", *map(str, args), "--no-progress"],
+                            cwd=kwargs.get("cwd"), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+# --- the whole runner ---------------------------------------------------------------
+
+
+def test_results_files(finished):
+    runner, out = finished
+    rows = read_rows(out / "results.csv")
+    assert [r["run_id"] for r in rows] == [c.run_id for c in runner.configs]
+    for row in rows:
+        assert row["dataset"] == "./tiny" and row["image_size"] == 16 and row["seed"] == 0
+        assert 0 <= row["top1"] <= 1 and row["top5"] is None  # top-5 only with more than 10 classes
+        assert row["params"] > 0 and row["macs"] > 0 and row["epochs"] == 1
+        assert 0 < row["latency_ms"] <= row["latency_p90_ms"] and row["throughput"] > 0
+        assert row["train_seconds"] > 0
+    assert any(r["pareto"] for r in rows)
+    # the cheapest configuration is always on the MACs front
+    assert min(rows, key=lambda r: r["macs"])["pareto"]
+
+    table = (out / "results.md").read_text()
+    assert "`zoo bench " in table and "suite.toml" in table and "★" in table
+    assert "3 classes, 16px" in table and "epochs=1, batch_size=8" in table
+    assert table.count("| `convnet` |") == 2 and table.count("| `resnet20` |") == 1
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    env = json.loads((out / "env.json").read_text())
+    for key in ("python", "tensorflow", "keras", "zoo", "git_commit", "git_dirty", "cpu_model",
+                "tf_intra_op_threads", "suite_sha256", "seeds"):
+        assert key in env
+    assert env["dataset"]["train_fingerprint"] and env["dataset"]["class_names"] == ["class0", "class1", "class2"]
+    assert (out / "suite.toml").read_text() == SUITE
+    assert not (out / LOCK_NAME).exists()
+
+
+def _events(folder: Path):
+    import tensorflow as tf
+
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            yield from event.summary.value
+
+
+def test_tensorboard_records(finished):
+    import tensorflow as tf
+
+    runner, out = finished
+    tb = out / "tb"
+    top = [v for v in _events(tb) if v.metadata.plugin_data.plugin_name == "hparams"]
+    assert top, "no hparams_config at the top of tb/"
+    for cfg in runner.configs:
+        run_dir = tb / cfg.run_id
+        values = list(_events(run_dir))
+        assert any(v.metadata.plugin_data.plugin_name == "hparams" for v in values)
+        scalars = {v.tag: float(tf.make_ndarray(v.tensor)) for v in values if v.tag in ("top1", "macs")}
+        assert set(scalars) == {"top1", "macs"}
+        # per-epoch training and validation scalars from train_and_evaluate's TensorBoard callback
+        assert list((run_dir / "train").glob("events.out.tfevents.*"))
+        assert list((run_dir / "validation").glob("events.out.tfevents.*"))
+    images = [v for v in _events(tb / "pareto") if v.metadata.plugin_data.plugin_name == "images"]
+    assert len(images) == len(runner.configs)  # refreshed after every run
+
+
+def test_rerun_skips_finished_runs(finished, workdir):
+    runner, out = finished
+    before = (out / "results.csv").read_text()
+    run_suite(workdir / "suite.toml", out=out, progress=False)
+    assert (out / "results.csv").read_text() == before
+
+
+def test_changed_recipe_refuses_to_mix(finished, workdir):
+    _, out = finished
+    changed = write_suite(workdir, "changed.toml", SUITE.replace("epochs = 1", "epochs = 2"))
+    with pytest.raises(ValueError, match="different dataset/recipe.*--restart"):
+        BenchRunner(changed, out=out).check_output(restart=False)
+    BenchRunner(changed, out=out).check_output(restart=True)  # allowed: --restart starts over
+
+
+def test_dry_run_shows_plan_and_trains_nothing(finished, workdir, capsys):
+    _, out = finished
+    fresh = workdir / "dry"
+    assert zoo_main(["bench", str(workdir / "suite.toml"), "--out", str(fresh), "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "3 runs" in plan and "resnet20(width=0.25)" in plan and "dry run" in plan
+    assert not fresh.exists()
+    assert zoo_main(["bench", str(workdir / "suite.toml"), "--out", str(out), "--dry-run"]) == 0
+    assert "3 already finished" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('width = 0.25\ngrid', 'width = -0.25\ngrid'), "width"),
+    (("epochs = 1", "epochs = 1\nepoch = 2"), "unknown recipe key 'epoch'"),
+    (('name = "./tiny"', 'name = "./missing"'), "missing"),
+    (("image_size = 16", "image_size = 16\nsubset = { per_klass = 2 }"), "unknown subset key 'per_klass'"),
+])
+def test_bad_input_fails_before_training(workdir, edit, message):
+    path = write_suite(workdir, "bad.toml", SUITE.replace(*edit, 1))
+    out = workdir / "bad-out"
+    with pytest.raises((ValueError, TypeError, FileNotFoundError), match=message):
+        run_suite(path, out=out, progress=False)
+    assert not (out / "results.csv").exists() and not (out / "tb").exists()
+    assert not (out / LOCK_NAME).exists()
+
+
+def test_kill_and_resume_finishes_each_run_once(finished, workdir):
+    """SIGKILL after the first row, run again: every configuration appears exactly once,
+    with the same accuracy as the in-process run (same seed, same machine)."""
+    runner, first_out = finished
+    out = workdir / "killed"
+    wanted = [c.run_id for c in runner.configs if c.model == "convnet"]  # two runs keep it quick
+    proc = zoo_bench("suite.toml", "--out", "killed", "--only", "convnet", cwd=workdir)
+    deadline = time.monotonic() + 240
+    while not read_rows(out / "results.csv"):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "no row within 240 s"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (out / LOCK_NAME).exists()  # the killed runner could not clean up
+    assert len(read_rows(out / "results.csv")) < len(wanted)
+
+    again = zoo_bench("suite.toml", "--out", "killed", "--only", "convnet", cwd=workdir)
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert "stale lock" in err
+
+    rows = read_rows(out / "results.csv")
+    ids = [r["run_id"] for r in rows]
+    assert sorted(ids) == sorted(wanted) and len(set(ids)) == len(ids)
+    reference = {r["run_id"]: r["top1"] for r in read_rows(first_out / "results.csv")}
+    for row in rows:
+        assert abs(row["top1"] - reference[row["run_id"]]) <= 0.001, row["model"]
+    with open(out / "results.csv", newline="") as f:
+        assert len(list(csv.reader(f))) == len(wanted) + 1
+
+
+def test_second_runner_is_refused(workdir, capsys):
+    out = workdir / "locked"
+    with RunnerLock(out):
+        code = zoo_main(["bench", str(workdir / "suite.toml"), "--out", str(out)])
+        assert code == 3
+        err = capsys.readouterr().err
+        assert f"PID {os.getpid()}" in err and "another zoo bench runner" in err
+    assert not (out / LOCK_NAME).exists()
+
+
+def test_stale_lock_is_taken_over(tmp_path, capsys):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import socket
+
+    (tmp_path / LOCK_NAME).write_text(f"{dead.pid} {socket.gethostname()}\n")
+    with RunnerLock(tmp_path):
+        assert (tmp_path / LOCK_NAME).read_text().split()[0] == str(os.getpid())
+    assert "stale lock" in capsys.readouterr().err
+    with RunnerLock(tmp_path), pytest.raises(RunnerBusyError):
+        RunnerLock(tmp_path).acquire()
+
+
+# --- building blocks ----------------------------------------------------------------
+
+
+def test_pareto_front():
+    points = [(10, 0.5), (20, 0.6), (15, 0.4), (20, 0.6), (5, None), (30, 0.55)]
+    assert pareto_front(points) == [True, True, False, True, False, False]
+
+
+def test_append_row_replaces_same_run_id(tmp_path):
+    base = {"model": "m", "config": "width=1", "seed": 0, "params": 10, "macs": 100, "top1": 0.5}
+    append_row(tmp_path / "r.csv", {**base, "run_id": "a"})
+    append_row(tmp_path / "r.csv", {**base, "run_id": "b", "config": "width=2", "macs": 200, "top1": 0.7})
+    rows = append_row(tmp_path / "r.csv", {**base, "run_id": "a", "top1": 0.8})
+    assert [(r["run_id"], r["top1"]) for r in read_rows(tmp_path / "r.csv")] == [("b", 0.7), ("a", 0.8)]
+    assert [r["pareto"] for r in rows] == [False, True]  # b: costlier and less accurate than the new a
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_markdown_averages_seeds_and_sorts_by_macs():
+    rows = [{"run_id": f"{m}{s}", "model": m, "config": "", "seed": s, "params": p, "macs": c,
+             "top1": t, "latency_ms": 1.0, "latency_p90_ms": 2.0, "throughput": 5.0, "train_seconds": 3.0}
+            for m, s, p, c, t in (("big", 0, 2_000_000, 9_000_000, 0.9), ("big", 1, 2_000_000, 9_000_000, 0.8),
+                                  ("small", 0, 1_000_000, 1_000_000, 0.5))]
+    table = render_markdown(rows, {"reproduce": "`zoo bench x.toml`"}, "t")
+    body = [line for line in table.splitlines() if line.startswith("| ")][1:]
+    assert "`small`" in body[0] and "`big`" in body[1]
+    assert "85.00 ± 7.07" in body[1] and body[1].rstrip().endswith("| 2 |")
+    assert "**reproduce**: `zoo bench x.toml`" in table
+
+
+def test_measure_latency():
+    import keras
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()])
+    stats = measure_latency(model, batch_size=2, warmup=1, iters=5)
+    assert 0 < stats["latency_ms"] <= stats["latency_p90_ms"]
+    assert stats["images_per_second"] == pytest.approx(2000 / stats["latency_ms"])
+    assert stats["batch_size"] == 2 and stats["iters"] == 5
+    with pytest.raises(ValueError, match="iters=0"):
+        measure_latency(model, iters=0)
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_quick_suite_on_shared_cifar10(shared_data, tmp_path):
+    out = tmp_path / "quick"
+    proc = subprocess.run([sys.executable, "-m", "zoo", "bench", str(REPO / "benchmarks" / "quick.toml"),
+                           "--out", str(out), "--data-dir", str(shared_data), "--no-progress"],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"tensorboard --logdir {out / 'tb'}" in proc.stdout
+    rows = read_rows(out / "results.csv")
+    assert len(rows) == 6 and {r["model"] for r in rows} == {"convnet", "resnet20", "shufflenet", "mobilenet"}
+    assert all(r["top5"] is None and r["latency_ms"] > 0 for r in rows)
+    # 200 test images, 10 classes: one epoch on 500 images must beat chance (10 %) somewhere
+    assert max(r["top1"] for r in rows) > 0.15
+    table = (out / "results.md").read_text()
+    assert "CIFAR-10 (JPEG copy" in table and "500 images" in table

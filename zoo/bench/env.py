@@ -1,0 +1,77 @@
+"""Provenance of a results directory: what ran, where, on which code and data."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux /proc/cpuinfo; platform's guess elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def git_state(repo: Path | None = None) -> dict[str, Any]:
+    """Commit and dirty flag of the checkout holding the zoo package (None outside git)."""
+    repo = repo or Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+
+
+def machine_label() -> str:
+    return f"{cpu_model()}, {available_cpus()} CPU threads, {platform.system()} {platform.machine()}"
+
+
+def environment() -> dict[str, Any]:
+    """Versions, code, machine and thread settings, as a flat JSON-able dict."""
+    import keras
+    import tensorflow as tf
+
+    import zoo
+
+    return {
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "zoo": zoo.__version__,
+        **git_state(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_threads_available": available_cpus(),
+        "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "hostname": platform.node(),
+    }

@@ -1,0 +1,318 @@
+"""``zoo bench SUITE``: train and measure every configuration of a suite, resumably.
+
+Order of work: check the whole suite (keys, models, knobs, builders, dataset) and the
+output directory, and only then train. Each finished run becomes one row of
+results.csv, keyed by its run id; a rerun of the same command skips finished ids, so
+an interrupted suite (Ctrl-C, kill -9, reboot) resumes where it stopped. A run that was
+interrupted restarts from scratch: its partial TensorBoard logs are removed first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from zoo.bench import results as res
+from zoo.bench.lock import RunnerLock
+from zoo.bench.spec import RunConfig, Suite, load_suite, validate_models
+
+RESULTS_CSV, RESULTS_MD, PARETO_PNG, ENV_JSON, SUITE_COPY, TB_DIR = (
+    "results.csv", "results.md", "pareto.png", "env.json", "suite.toml", "tb")
+
+
+def default_out(suite: Suite) -> Path:
+    return Path("results") / suite.name
+
+
+def _resolve_dataset_name(suite: Suite) -> str:
+    """A name with a path separator is a folder relative to the suite file."""
+    name = suite.dataset["name"]
+    if "/" in name or name.startswith("."):
+        folder = (suite.path.parent / name).resolve()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{suite.path}: [dataset] name={name!r} is not a folder ({folder})")
+        return str(folder)
+    return name
+
+
+def load_data(suite: Suite, data_dir: str | None):
+    """Both splits and the recipe; raises on missing data or bad subset/recipe keys."""
+    from zoo.data import Subset, load_dataset
+    from zoo.training import Recipe
+
+    source = str(suite.path)
+    name = _resolve_dataset_name(suite)
+    recipe = Recipe.from_dict(dict(suite.recipe), source)
+    common = {"data_dir": data_dir, "image_size": suite.image_size,
+              "on_bad_image": suite.dataset["on_bad_image"]}
+    train = load_dataset(name, split=suite.dataset["train_split"],
+                         subset=Subset.from_dict(dict(suite.dataset.get("subset", {})), source), **common)
+    eval_subset = suite.dataset.get("eval_subset")
+    val = load_dataset(name, split=suite.dataset["eval_split"],
+                       subset=Subset.from_dict(dict(eval_subset), source) if eval_subset else None, **common)
+    if list(train.class_names) != list(val.class_names):
+        raise ValueError(f"{suite.path}: splits {suite.dataset['train_split']!r} and "
+                         f"{suite.dataset['eval_split']!r} have different classes: "
+                         f"{list(train.class_names)} vs {list(val.class_names)}")
+    return train, val, recipe
+
+
+def reproduce_command(suite_arg: str, data_dir: str | None, only: str | None) -> str:
+    """The command line that reruns this suite; paths relative to the working directory,
+    so a published table does not carry one machine's absolute paths."""
+    parts = ["zoo", "bench", _relative(suite_arg)]
+    if only:
+        parts += ["--only", only]
+    command = shlex.join(parts)
+    if data_dir:
+        command = f"ZOO_DATA_DIR={shlex.quote(_relative(data_dir))} {command}"
+    return command
+
+
+def _relative(path: str | Path) -> str:
+    try:
+        return os.path.relpath(path) if os.path.isabs(path) else str(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+# Caveats a reader of the table must see (from the shared data's README).
+DATASET_NOTES = {
+    ("cifar10", "folder"): "CIFAR-10 (JPEG copy: close to, not identical with, the canonical release)",
+    ("cifar10", "tfds"): "CIFAR-10 (TFDS)",
+    ("tiny-imagenet-10", "folder"): "tiny-imagenet-10 (10 Tiny ImageNet classes)",
+}
+
+
+def dataset_label(name: str, source: str) -> str:
+    kind = source.split(":", 1)[0] if ":" in source else "folder"
+    return DATASET_NOTES.get((name, kind), f"{Path(name).name} ({kind})")
+
+
+class BenchRunner:
+    """Holds the checked suite, its data and output paths; ``run()`` does the work."""
+
+    def __init__(self, suite_path: str | Path, out: str | Path | None = None, data_dir: str | None = None,
+                 only: str | None = None, progress: bool = True):
+        from zoo.data import DATA_DIR_ENV
+
+        self.suite = load_suite(suite_path)
+        self.suite_arg = str(suite_path)
+        self.only = only
+        self.progress = progress
+        self.data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
+        self.out = Path(out) if out else default_out(self.suite)
+        self.configs = self.suite.configurations(only)
+        if not self.configs:
+            names = sorted({m["name"] for m in self.suite.models})
+            raise ValueError(f"--only {only!r} matches no model of {self.suite.path}; its models: {', '.join(names)}")
+
+    # --- checks before any training -----------------------------------------------
+
+    def check_output(self, restart: bool) -> None:
+        """Refuse to mix rows measured under another dataset/recipe into this directory."""
+        csv_path, env_path = self.out / RESULTS_CSV, self.out / ENV_JSON
+        if restart or not res.read_rows(csv_path):
+            return
+        old = json.loads(env_path.read_text()).get("suite_fingerprint") if env_path.exists() else None
+        if old != self.suite.fingerprint:
+            raise ValueError(
+                f"{self.out} holds results of a different dataset/recipe than {self.suite.path} now "
+                f"describes (suite fingerprint {old} != {self.suite.fingerprint}); rerun with --restart "
+                f"to discard them, or pass another --out")
+
+    def clear_output(self) -> None:
+        """``--restart``: forget every earlier result in this directory."""
+        for name in (RESULTS_CSV, RESULTS_MD, PARETO_PNG, ENV_JSON, SUITE_COPY):
+            (self.out / name).unlink(missing_ok=True)
+        shutil.rmtree(self.out / TB_DIR, ignore_errors=True)
+
+    def prepare(self):
+        """Everything that can fail on bad input, in cheap-to-expensive order."""
+        self.train_ds, self.val_ds, self.recipe = load_data(self.suite, self.data_dir)
+        self.costs = validate_models(self.suite, self.train_ds.num_classes, self.configs)
+
+    # --- the plan ------------------------------------------------------------------
+
+    def finished_ids(self) -> set[str]:
+        return {r["run_id"] for r in res.read_rows(self.out / RESULTS_CSV)}
+
+    def describe_plan(self) -> str:
+        done = self.finished_ids()
+        lines = [f"suite {self.suite.name!r} ({self.suite.path}): {len(self.configs)} runs, "
+                 f"{sum(c.run_id in done for c in self.configs)} already finished in {self.out}",
+                 f"data: {self.train_ds.source} train={self.train_ds.num_examples} "
+                 f"eval={self.val_ds.num_examples} images, {self.train_ds.num_classes} classes, "
+                 f"{self.suite.image_size}px", ""]
+        lines.append(f"{'run id':28s} {'seed':>4s} {'params(M)':>10s} {'MACs(M)':>10s}  configuration")
+        for cfg in self.configs:
+            cost = self.costs[(cfg.model, cfg.config)]
+            status = "  (done)" if cfg.run_id in done else ""
+            lines.append(f"{cfg.run_id:28s} {cfg.seed:4d} {cost['params'] / 1e6:10.3f} "
+                         f"{cost['macs'] / 1e6:10.2f}  {cfg.label}{status}")
+        return "\n".join(lines)
+
+    # --- running -------------------------------------------------------------------
+
+    def header(self) -> dict[str, str]:
+        from zoo.bench.env import machine_label
+
+        ds, recipe_items = self.train_ds, ", ".join(f"{k}={v}" for k, v in self.suite.recipe.items())
+        subset = self.suite.dataset.get("subset") or "all"
+        eval_subset = self.suite.dataset.get("eval_subset") or "all"
+        return {
+            "suite": f"`{self.suite.path.name}` — {self.suite.description}".rstrip(" —"),
+            "dataset": f"{dataset_label(self.suite.dataset['name'], ds.source)}: "
+                       f"{self.suite.dataset['train_split']} {ds.num_examples} images "
+                       f"(subset {subset}), {self.suite.dataset['eval_split']} {self.val_ds.num_examples} images "
+                       f"(subset {eval_subset}), {ds.num_classes} classes, {self.suite.image_size}px, "
+                       f"fingerprint `{ds.fingerprint}`",
+            "schedule": recipe_items or "zoo.training defaults",
+            "seeds": ", ".join(map(str, self.suite.run["seeds"])),
+            "latency": (f"batch {self.suite.run['latency_batch']}, median/p90 of {self.suite.run['latency_iters']} "
+                        f"calls after {self.suite.run['latency_warmup']} warm-up, tf.function graph mode; "
+                        f"throughput at batch {self.suite.run['throughput_batch']}")
+            if self.suite.run["latency"] else "not measured",
+            "machine": machine_label(),
+            "reproduce": f"`{reproduce_command(self.suite_arg, self.data_dir, self.only)}`",
+        }
+
+    def write_env(self) -> None:
+        from zoo.bench.env import environment
+
+        env_path = self.out / ENV_JSON
+        record = environment()
+        previous = json.loads(env_path.read_text()) if env_path.exists() else None
+        if previous and previous.get("suite_fingerprint") == self.suite.fingerprint:
+            # Resumed: keep the first session's record, list every later one.
+            previous.setdefault("resumed", []).append(
+                {k: record[k] for k in ("time", "git_commit", "git_dirty", "cpu_model", "hostname", "tensorflow")})
+            record = previous
+        else:
+            record.update({
+                "suite": self.suite.name,
+                "suite_file": str(self.suite.path),
+                "suite_sha256": self.suite.file_hash,
+                "suite_fingerprint": self.suite.fingerprint,
+                "command": reproduce_command(self.suite_arg, self.data_dir, self.only),
+                "seeds": list(self.suite.run["seeds"]),
+                "dataset": {"name": self.suite.dataset["name"], "source": self.train_ds.source,
+                            "train_fingerprint": self.train_ds.fingerprint,
+                            "eval_fingerprint": self.val_ds.fingerprint,
+                            "train_examples": self.train_ds.num_examples,
+                            "eval_examples": self.val_ds.num_examples,
+                            "class_names": list(self.train_ds.class_names)},
+            })
+        res.write_atomic(env_path, json.dumps(record, indent=2, default=str) + "\n")
+        res.write_atomic(self.out / SUITE_COPY, self.suite.text)
+
+    def write_tb_experiment(self) -> None:
+        from zoo.bench import tensorboard as tb
+
+        values: dict[str, list[Any]] = {"model": [], "seed": []}
+        for cfg in self.suite.configurations():
+            values["model"].append(cfg.model)
+            values["seed"].append(cfg.seed)
+            for k, v in cfg.knobs.items():
+                values.setdefault(k, []).append(v)
+        tb.write_experiment(self.out / TB_DIR, values)
+
+    def run_one(self, cfg: RunConfig) -> dict[str, Any]:
+        import keras
+
+        from zoo.bench.latency import measure_latency
+        from zoo.registry import build
+        from zoo.training import train_and_evaluate
+
+        run_dir = self.out / TB_DIR / cfg.run_id
+        shutil.rmtree(run_dir, ignore_errors=True)  # leftovers of an interrupted attempt
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(cfg.seed)
+        model = build(cfg.model, **cfg.knobs, input_shape=self.suite.input_shape,
+                      num_classes=self.train_ds.num_classes)
+        metrics = train_and_evaluate(model, self.train_ds, self.val_ds, self.recipe, seed=cfg.seed,
+                                     log_dir=str(run_dir), progress=self.progress)
+        row = {"run_id": cfg.run_id, "model": cfg.model, "config": cfg.config, "seed": cfg.seed,
+               "dataset": self.suite.dataset["name"], "image_size": self.suite.image_size,
+               **self.costs[(cfg.model, cfg.config)],
+               "top1": metrics.get("top1"), "top5": metrics.get("top5"), "val_loss": metrics.get("val_loss"),
+               "train_top1": metrics.get("train_top1"), "train_seconds": metrics.get("train_seconds"),
+               "epochs": metrics.get("epochs")}
+        run = self.suite.run
+        if run["latency"]:
+            latency = measure_latency(model, run["latency_batch"], run["latency_warmup"], run["latency_iters"])
+            throughput = measure_latency(model, run["throughput_batch"], max(1, run["latency_warmup"] // 5),
+                                         max(3, run["latency_iters"] // 5))
+            row.update(latency_ms=latency["latency_ms"], latency_p90_ms=latency["latency_p90_ms"],
+                       throughput=throughput["images_per_second"])
+        row["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._record(cfg, row, run_dir)
+        return row
+
+    def _record(self, cfg: RunConfig, row: dict[str, Any], run_dir: Path) -> None:
+        from zoo.bench import tensorboard as tb
+
+        tb.write_run(run_dir, cfg.run_id, {"model": cfg.model, "seed": cfg.seed, **cfg.knobs}, row)
+        rows = res.append_row(self.out / RESULTS_CSV, row)  # the commit point of a run
+        self.write_reports(rows)
+
+    def write_reports(self, rows: list[dict[str, Any]]) -> None:
+        from zoo.bench import tensorboard as tb
+
+        title = f"zoo bench {self.suite.name}"
+        res.write_atomic(self.out / RESULTS_MD, res.render_markdown(rows, self.header(), title))
+        label = dataset_label(self.suite.dataset["name"], self.train_ds.source).split(" (")[0]
+        png = res.plot_pareto(rows, f"{title}: {label}, {self.suite.image_size}px")
+        res.write_atomic(self.out / PARETO_PNG, png)
+        tb.write_pareto_image(self.out / TB_DIR, png, step=len(rows))
+
+    def run(self) -> list[dict[str, Any]]:
+        from tqdm.auto import tqdm
+
+        self.write_env()
+        self.write_tb_experiment()
+        done = self.finished_ids()
+        pending = [c for c in self.configs if c.run_id not in done]
+        bar = tqdm(total=len(self.configs), initial=len(self.configs) - len(pending), unit="run",
+                   desc=f"zoo bench {self.suite.name}", disable=not self.progress, file=sys.stderr,
+                   dynamic_ncols=True)
+        try:
+            for cfg in pending:
+                bar.set_postfix_str(f"{cfg.label} seed={cfg.seed}")
+                row = self.run_one(cfg)
+                bar.update(1)
+                bar.write(f"{cfg.run_id}: {cfg.label} seed={cfg.seed} top1={100 * row['top1']:.2f}% "
+                          f"macs={row['macs'] / 1e6:.2f}M" +
+                          (f" latency={row['latency_ms']:.2f}ms" if row.get("latency_ms") is not None else ""))
+        finally:
+            bar.close()
+        rows = res.read_rows(self.out / RESULTS_CSV)
+        if rows and not pending:  # nothing new ran: refresh the reports (header may have changed)
+            self.write_reports(rows)
+        return rows
+
+
+def run_suite(suite_path: str | Path, out: str | Path | None = None, data_dir: str | None = None,
+              only: str | None = None, dry_run: bool = False, restart: bool = False,
+              progress: bool = True) -> BenchRunner:
+    """Check everything, then (unless ``dry_run``) run what is not finished yet.
+
+    Returns the runner: ``.out`` is the results directory, ``.describe_plan()`` the plan.
+    """
+    runner = BenchRunner(suite_path, out, data_dir, only, progress)
+    if dry_run:
+        runner.prepare()
+        return runner
+    with RunnerLock(runner.out):
+        runner.check_output(restart)
+        runner.prepare()
+        if restart:
+            runner.clear_output()  # only after the new suite passed every check
+        runner.run()
+    return runner

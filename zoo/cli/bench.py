@@ -1,0 +1,40 @@
+"""``zoo bench SUITE``: train and measure a benchmark suite; resumable, one runner per directory."""
+
+HELP = "run a benchmark suite (benchmarks/*.toml): accuracy, params, MACs, latency; resumable"
+
+
+def add_arguments(parser):
+    parser.add_argument("suite", help="suite file, e.g. benchmarks/quick.toml")
+    parser.add_argument("--out", metavar="DIR", help="results directory (default: results/<suite name>/)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="folder holding the image-folder datasets (default: $ZOO_DATA_DIR; "
+                             "unset: TFDS where the dataset exists there)")
+    parser.add_argument("--only", metavar="PATTERN", help="run only models matching a shell wildcard, e.g. 'mobilenet*'")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the suite, the data and every configuration, print the plan, train nothing")
+    parser.add_argument("--restart", action="store_true",
+                        help="discard earlier results in the output directory and start over")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
+
+
+def run(args) -> int:
+    import sys
+
+    from zoo.bench.lock import RunnerBusyError
+    from zoo.bench.runner import TB_DIR, run_suite
+
+    try:
+        runner = run_suite(args.suite, out=args.out, data_dir=args.data_dir, only=args.only,
+                           dry_run=args.dry_run, restart=args.restart, progress=not args.no_progress)
+    except RunnerBusyError as err:
+        print(f"zoo bench: error: {err}", file=sys.stderr)
+        return 3
+    if args.dry_run:
+        print(runner.describe_plan())
+        print("\n(dry run: nothing trained)")
+        return 0
+    out = runner.out
+    print(f"\ntable:       {out / 'results.md'}\nrows:        {out / 'results.csv'}\n"
+          f"plot:        {out / 'pareto.png'}\nenvironment: {out / 'env.json'}\n"
+          f"TensorBoard: tensorboard --logdir {out / TB_DIR}")
+    return 0

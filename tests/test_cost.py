@@ -383,3 +383,26 @@ def test_multi_input_multi_output():
     assert report.macs == 6 * 6 * 27 * 2 + 4 * 3
     assert report.receptive_field == (3, 3)
     assert analyze(model, input_shape=[(10, 10, 3), (4,)]).macs == 8 * 8 * 27 * 2 + 4 * 3
+
+
+def test_nested_sequential_and_subclassed_model():
+    seq = keras.Sequential([layers.Conv2D(2, 3, name="conv"), layers.BatchNormalization(name="bn")], name="seq")
+    seq.build((None, 8, 8, 3))  # built without an Input: Keras still records a graph
+    x = keras.Input((8, 8, 3))
+    model = keras.Model(x, layers.Dense(2, name="fc")(seq(x)))
+    report = analyze(model)
+    assert [r.name for r in report.rows][1:] == ["seq/conv", "seq/bn", "fc"]
+    assert report.macs == 6 * 6 * 27 * 2 + 6 * 6 * 2 * 2 and report.params == model.count_params()
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__(name="sub")
+            self.fc = layers.Dense(2)
+
+        def call(self, x):
+            return self.fc(x)
+
+    sub = Subclassed()
+    sub(keras.ops.ones((1, 3)))
+    with pytest.raises(ValueError, match="'sub'.*subclassed.*keras.Input"):
+        analyze(sub)

@@ -279,6 +279,23 @@ def set_determinism(seed: int, deterministic: bool = True) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def _channels_first() -> bool:
+    return keras.config.image_data_format() == "channels_first"
+
+
+def _as_data_format(hwc: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (hwc[2], hwc[0], hwc[1]) if _channels_first() else tuple(hwc)
+
+
+def _to_data_format(ds):
+    """The pipeline yields NHWC; transpose for a model built channels_first."""
+    if not _channels_first():
+        return ds
+    import tensorflow as tf
+
+    return ds.map(lambda x, y: (tf.transpose(x, [0, 3, 1, 2]), y), num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def check_compatible(model, train, val) -> None:
     """Raise before any training when the model and the datasets do not fit together."""
     if train.class_names != val.class_names:
@@ -288,10 +305,11 @@ def check_compatible(model, train, val) -> None:
         raise ValueError(f"train images are {train.image_shape} but val images are {val.image_shape}; "
                          f"load both with the same image_size")
     expected = tuple(model.input_shape[1:])
-    if len(expected) != 3 or any(e is not None and e != s for e, s in zip(expected, train.image_shape)):
+    given = _as_data_format(train.image_shape)
+    if len(expected) != 3 or any(e is not None and e != s for e, s in zip(expected, given)):
         raise ValueError(f"model {model.name!r} expects inputs {expected} but the images are "
-                         f"{train.image_shape}; build it with input_shape={train.image_shape} or load "
-                         f"the data with image_size={expected[0]}")
+                         f"{given}; build it with input_shape={given} or load the data with a "
+                         f"matching image_size")
     units = model.output_shape[-1]
     if units != train.num_classes:
         raise ValueError(f"model {model.name!r} has {units} outputs but the dataset has "
@@ -322,9 +340,9 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
     drop_remainder = train.num_examples >= batch_size
     steps = train.num_examples // batch_size if drop_remainder else 1
     images_per_epoch = steps * batch_size if drop_remainder else train.num_examples
-    train_ds = train.pipeline(batch_size, training=True, seed=seed, augment=recipe.augment,
-                              drop_remainder=drop_remainder)
-    val_ds = val.pipeline(batch_size, training=False)
+    train_ds = _to_data_format(train.pipeline(batch_size, training=True, seed=seed, augment=recipe.augment,
+                                              drop_remainder=drop_remainder))
+    val_ds = _to_data_format(val.pipeline(batch_size, training=False))
     compile_model(model, recipe, steps_per_epoch=steps, num_classes=train.num_classes)
 
     clock = _TrainClock()

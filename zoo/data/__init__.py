@@ -212,6 +212,7 @@ class ImageDataset:
         self.fingerprint = fingerprint
         self.skipped = list(skipped)
         self.split = split
+        self._tf_arrays = None
 
     def __repr__(self) -> str:
         return (f"ImageDataset({self.source!r}, split={self.split!r}, num_examples={self.num_examples}, "
@@ -225,6 +226,16 @@ class ImageDataset:
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self._labels, minlength=self.num_classes)
         return dict(zip(self.class_names, counts.tolist()))
+
+    def _tensors(self):
+        # One host copy per dataset, shared by every pipeline made from it (a benchmark makes
+        # one per run); kept on the CPU, where tf.data runs.
+        if self._tf_arrays is None:
+            import tensorflow as tf
+
+            with tf.device("/cpu:0"):
+                self._tf_arrays = (tf.constant(self._images), tf.constant(self._labels))
+        return self._tf_arrays
 
     def pipeline(self, batch_size: int, *, training: bool, seed: int = 0, augment: str = "auto",
                  drop_remainder: bool = False, normalize: bool = True):
@@ -245,8 +256,7 @@ class ImageDataset:
         kind = resolve_augment(augment, min(self.image_shape[:2]))
         if not training:
             kind = "none"
-        images = tf.constant(self._images)
-        labels = tf.constant(self._labels)
+        images, labels = self._tensors()
         mean = tf.constant(IMAGENET_MEAN, tf.float32) * 255.0
         std = tf.constant(IMAGENET_STD, tf.float32) * 255.0
 

@@ -1,0 +1,112 @@
+"""Is the input pipeline free? Training step time with zoo.data's pipeline vs tensors in memory.
+
+Trains one model (``resnet20`` by default) on a CIFAR-10 subset through
+``ImageDataset.pipeline`` (shuffle, pad-and-crop + flip, normalise, batch, prefetch) and
+through batches that were produced beforehand and sit in memory as tensors, in
+interleaved epochs of the same number of steps, and prints the median time per step of
+each, the fastest step time of each (the least disturbed by other processes on a shared
+machine) and the median of the per-repeat ratios. The pipeline is "free" when the ratio
+is within 5% of 1.
+
+Optionally (``--determinism``) also times steps with TensorFlow op determinism on vs off.
+
+    ZOO_DATA_DIR=../shared/data .venv/bin/python benchmarks/input_pipeline.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="resnet20")
+    parser.add_argument("--dataset", default="cifar10")
+    parser.add_argument("--data-dir", default=None, help="default: $ZOO_DATA_DIR")
+    parser.add_argument("--per-class", type=int, default=500, help="training images per class")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=10, help="training steps per timed epoch")
+    parser.add_argument("--repeats", type=int, default=9, help="timed epochs per variant, interleaved")
+    parser.add_argument("--determinism", action="store_true", help="also time op determinism on vs off")
+    args = parser.parse_args(argv)
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    import zoo
+    from zoo.data import Subset, load_dataset
+    from zoo.training import Recipe, compile_model
+
+    start = time.perf_counter()
+    train = load_dataset(args.dataset, split="train", data_dir=args.data_dir,
+                         subset=Subset(per_class=args.per_class, seed=0))
+    print(f"loaded {train} in {time.perf_counter() - start:.1f} s")
+    keras.utils.set_random_seed(0)
+    model = zoo.build(args.model, input_shape=train.image_shape, num_classes=train.num_classes)
+    steps = args.steps
+    if train.num_examples < steps * args.batch_size:
+        raise SystemExit(f"need at least {steps * args.batch_size} images for {steps} steps; raise --per-class")
+    compile_model(model, Recipe(batch_size=args.batch_size), steps_per_epoch=steps,
+                  num_classes=train.num_classes)
+
+    pipeline = train.pipeline(args.batch_size, training=True, seed=0, drop_remainder=True).repeat()
+    # The same kind of batches, made once and kept as tensors: no shuffling, decoding or augmenting left.
+    x_mem, y_mem = zip(*pipeline.take(steps).as_numpy_iterator())
+    in_memory = tf.data.Dataset.from_tensor_slices((np.stack(x_mem), np.stack(y_mem))).repeat()
+
+    # The pipeline's own cost, without training: an upper bound on what it can add to a step.
+    iterator = iter(train.pipeline(args.batch_size, training=True, seed=1, drop_remainder=True).repeat())
+    next(iterator)
+    t0 = time.perf_counter()
+    for _ in range(50):
+        next(iterator)
+    pipeline_alone_ms = 1000 * (time.perf_counter() - t0) / 50
+
+    variants = {"pipeline": pipeline, "in_memory": in_memory}
+    if args.determinism:
+        variants = {"determinism_off": in_memory, "determinism_on": in_memory}
+
+    def epoch_seconds(name, data):
+        if args.determinism:
+            (tf_config.enable_op_determinism if name == "determinism_on" else tf_config.disable_op_determinism)()
+        t0 = time.perf_counter()
+        model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+        return time.perf_counter() - t0
+
+    for name, data in variants.items():  # warm-up: trace the train function, fill the prefetch buffer
+        epoch_seconds(name, data)
+    per_step_ms = {name: [] for name in variants}
+    for _ in range(args.repeats):
+        for name, data in variants.items():
+            per_step_ms[name].append(1000 * epoch_seconds(name, data) / steps)
+
+    medians = {name: statistics.median(ms) for name, ms in per_step_ms.items()}
+    fastest = {name: min(ms) for name, ms in per_step_ms.items()}
+    print(f"model={args.model} batch={args.batch_size} steps/epoch={steps} repeats={args.repeats} "
+          f"backend={keras.backend.backend()} tf={tf.__version__} cpus={os.cpu_count()} "
+          f"gpus={len(tf.config.list_physical_devices('GPU'))}")
+    for name, ms in per_step_ms.items():
+        print(f"  {name:16s} median {medians[name]:7.1f}  min {fastest[name]:7.1f} ms/step   "
+              f"all: {', '.join(f'{m:.1f}' for m in ms)}")
+    if not args.determinism:
+        print(f"  pipeline alone   {pipeline_alone_ms:7.1f} ms/batch = {pipeline_alone_ms / fastest['in_memory']:.1%} "
+              f"of the fastest in-memory step")
+    first, second = list(medians)
+    paired = statistics.median(a / b for a, b in zip(per_step_ms[first], per_step_ms[second]))
+    for label, ratio in (("median of paired ratios", paired), ("ratio of medians", medians[first] / medians[second]),
+                         ("ratio of minimums", fastest[first] / fastest[second])):
+        verdict = "within" if abs(ratio - 1) <= 0.05 else "NOT within"
+        print(f"{first}/{second} {label:24s} = {ratio:.3f}  ({verdict} 5%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -179,6 +179,9 @@ def test_unknown_name_is_a_clear_error_and_tfds_names_resolve(tmp_path, monkeypa
     # A TFDS name with no local folder resolves to TFDS (nothing is downloaded here).
     source = resolve_source("mnist", "test", data_dir=tmp_path)
     assert (source.kind, str(source)) == ("tfds", "tfds:mnist")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    with pytest.raises(ValueError, match="tfds:mnist is not prepared.*downloads are off in tests"):
+        load_dataset("mnist", split="test", data_dir=tmp_path)
 
 
 def test_decoded_cache_roundtrip(twenty, tmp_path, monkeypatch):

@@ -306,7 +306,7 @@ def load_dataset(name: str | os.PathLike, *, split: str, data_dir: str | os.Path
     Args:
         name: a folder path (``"./data/pets"``, with ``<split>/<class>/<image>`` inside) or a
             name: ``<data_dir or $ZOO_DATA_DIR>/<name>`` if that folder exists, else the TFDS
-            dataset of that name (downloaded on first use; never under pytest).
+            dataset of that name (downloaded on first use into TFDS's own store; never under pytest).
         split: "train", "test", "val"/"validation" (aliases of each other when the folder has
             only one of them).
         subset: which classes and how many images per class (see ``Subset``); None = all.
@@ -320,7 +320,7 @@ def load_dataset(name: str | os.PathLike, *, split: str, data_dir: str | os.Path
     subset = _check_args(split, subset, image_size, on_bad_image)
     src = resolve_source(name, split, data_dir)
     if src.kind == "tfds":
-        return _load_tfds(src, data_dir, subset, image_size)
+        return _load_tfds(src, subset, image_size)
     return _load_folder(src, subset, image_size, on_bad_image, cache)
 
 
@@ -363,11 +363,13 @@ def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -
                         skipped=skipped, split=src.split)
 
 
-def _load_tfds(src: Source, data_dir, subset: Subset, image_size) -> ImageDataset:
+def _load_tfds(src: Source, subset: Subset, image_size) -> ImageDataset:
     from zoo.data import tfds_source
 
+    # TFDS keeps its own store ($TFDS_DATA_DIR or ~/tensorflow_datasets), never data_dir: a
+    # TFDS folder <data_dir>/<name>/ would later shadow the name as a (broken) image folder.
     images, labels, all_names, real_split = tfds_source.load_tfds_arrays(
-        src.location, src.split, None if data_dir is None else str(data_dir))
+        src.location, src.split, os.environ.get("TFDS_DATA_DIR"))
     class_names = subset.pick_classes(all_names, str(src))
     keep = []
     for new_label, c in enumerate(class_names):

@@ -40,9 +40,7 @@ def _check_depth(owner, depth):
 }, variants={
     "resnet20": {"depth": 20},
     "resnet32": {"depth": 32},
-    "resnet44": {"depth": 44},
     "resnet56": {"depth": 56},
-    "resnet110": {"depth": 110},
 })
 def resnet(*, depth=20, width=1.0, input_shape=(32, 32, 3), num_classes=10, include_top=True,
            pooling=None, classifier_activation="softmax", dropout=0.0, small_input=None, name="resnet"):

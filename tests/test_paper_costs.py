@@ -90,4 +90,4 @@ def test_costs_markdown_and_csv(tmp_path):
     assert "1,235,496" in text and "not measured" in text
     write_csv(rows, tmp_path / "costs.csv")
     lines = (tmp_path / "costs.csv").read_text().splitlines()
-    assert lines[0].startswith("model,knobs,quantity") and len(lines) == len(rows) + 1
+    assert lines[0].startswith("model,knobs,input_shape,quantity") and len(lines) == len(rows) + 1

@@ -2,7 +2,7 @@
 
 HELP = "compare zoo.cost.analyze with the papers' params/MACs; writes results/costs.md and costs.csv"
 
-CSV_COLUMNS = ("model", "knobs", "quantity", "paper", "paper_value", "ours", "ratio", "tolerance", "ok",
+CSV_COLUMNS = ("model", "knobs", "input_shape", "quantity", "paper", "paper_value", "ours", "ratio", "tolerance", "ok",
                "counts", "source", "note")
 
 
@@ -41,18 +41,20 @@ def markdown(rows) -> str:
 
     lines = ["# Costs: zoo.cost.analyze versus the published figures", "", provenance(), "",
              MACS_NOTE + ". `params` = `model.count_params()` (incl. BatchNorm moving statistics); "
-             "`trainable_params` = learned weights, what papers and torchvision count. One 224×224×3 "
-             "example and 1000 classes unless the configuration says otherwise. A row passes within "
+             "`trainable_params` = learned weights, what papers and torchvision count. Each configuration "
+             "is the registered model's defaults plus the knobs shown, costed for one example of the "
+             "input shape shown (1000 classes for ImageNet models, 10 for the CIFAR ResNets). A row passes within "
              "max(3%, half the last printed digit) of the figure, exact integers exactly, or the "
              "tolerance its note explains (`zoo/cost/paper.py`).", "",
-             "| configuration | quantity | published | ours | ratio | tolerance | ok | what the source counts | source |",
-             "|---|---|---:|---:|---:|---:|:-:|---|---|"]
+             "| configuration | input | quantity | published | ours | ratio | tolerance | ok | what the source counts | source |",
+             "|---|---|---|---:|---:|---:|---:|:-:|---|---|"]
     for r in rows:
         f = r.figure
         ratio = "" if r.ratio is None else f"{r.ratio:.4f}"
         verdict = {True: "yes", False: "**NO**", None: "—"}[r.ok]
         counts = f.counts + (f" — {f.note}" if f.note else "") + (f" — {r.missing}" if r.missing else "")
-        lines.append(f"| `{f.config()}` | {f.quantity} | {f.printed} | {_fmt_count(r.ours)} | {ratio} | "
+        shape = "—" if r.input_shape is None else "×".join(map(str, r.input_shape))
+        lines.append(f"| `{f.config()}` | {shape} | {f.quantity} | {f.printed} | {_fmt_count(r.ours)} | {ratio} | "
                      f"±{f.allowed_error:.1%} | {verdict} | {counts} | {f.source} |")
     failed = sum(r.ok is False for r in rows)
     missing = sum(r.ok is None for r in rows)
@@ -69,7 +71,8 @@ def write_csv(rows, path) -> None:
         writer.writerow(CSV_COLUMNS)
         for r in rows:
             f = r.figure
-            writer.writerow([f.model, dict(f.knobs), f.quantity, f.printed, f"{f.value:.0f}",
+            shape = "" if r.input_shape is None else "x".join(map(str, r.input_shape))
+            writer.writerow([f.model, dict(f.knobs), shape, f.quantity, f.printed, f"{f.value:.0f}",
                              "" if r.ours is None else r.ours, "" if r.ratio is None else f"{r.ratio:.6f}",
                              f"{f.allowed_error:.4f}", "" if r.ok is None else r.ok, f.counts, f.source,
                              f.note or r.missing])

@@ -9,7 +9,8 @@ own ``tolerance`` and says why in ``note``. ``quantity`` says what we compare:
   statistics are buffers, not parameters, there);
 * ``params``: ``model.count_params()``, what keras.applications reports (adds BN moving stats);
 * ``macs``: multiply-accumulates, the papers' "mult-adds" (ShuffleNet and torchvision call
-  them FLOPs). All at 224×224 with 1000 classes unless the knobs say otherwise.
+  them FLOPs). Each configuration is the registered model's defaults plus ``knobs``
+  (224×224×3 and 1000 classes for the ImageNet families, 32×32×3 and 10 for the CIFAR ResNets).
 
 ``zoo costs`` turns this table into ``results/costs.md``; ``tests/test_paper_costs.py``
 asserts every row.
@@ -32,6 +33,7 @@ MOBILENET_V2 = "MobileNetV2 (Sandler et al. 2018, arXiv:1801.04381)"
 SHUFFLENET = "ShuffleNet (Zhang et al. 2017, arXiv:1707.01083)"
 SQUEEZENET = "SqueezeNet (Iandola et al. 2016, arXiv:1602.07360)"
 XCEPTION = "Xception (Chollet 2017, arXiv:1610.02357)"
+RESNET = "Deep Residual Learning (He et al. 2015, arXiv:1512.03385)"
 TORCHVISION = "torchvision weights metadata"
 KERAS_APPS = "keras.applications"
 
@@ -146,6 +148,10 @@ PAPER_FIGURES: tuple[PaperFigure, ...] = tuple([
     PaperFigure("xception", {}, "trainable_params", "22.9M", "parameters", f"{XCEPTION}, Table 3"),
     PaperFigure("xception", {}, "params", "22,910,480", "count_params() incl. BN moving statistics",
                 f"{KERAS_APPS}.Xception(weights=None)"),
+    # --- CIFAR ResNets (option-A shortcuts, 32×32 inputs, 10 classes): Table 6 ---
+    *[PaperFigure(f"resnet{depth}", {}, "trainable_params", params, "million parameters (CIFAR-10)",
+                  f"{RESNET}, Table 6")
+      for depth, params in ((20, "0.27M"), (32, "0.46M"), (44, "0.66M"), (56, "0.85M"), (110, "1.7M"))],
 ])
 
 # The keras.applications rows, checked against keras itself by tests/test_paper_costs.py.
@@ -159,6 +165,7 @@ class Comparison:
     figure: PaperFigure
     ours: int | None
     missing: str = ""
+    input_shape: tuple[int, ...] | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -174,11 +181,13 @@ class _Cache:
     build: Callable[..., Any]
     reports: dict = field(default_factory=dict)
 
-    def report(self, figure: PaperFigure):
+    def report(self, figure: PaperFigure, progress=None):
         from zoo.cost.analyze import analyze
 
         key = (figure.model, tuple(sorted(figure.knobs.items())))
         if key not in self.reports:
+            if progress:
+                progress(figure)
             model = self.build(figure.model, **figure.knobs)
             self.reports[key] = analyze(model)
             del model
@@ -203,7 +212,6 @@ def compare(figures: Iterable[PaperFigure] = PAPER_FIGURES, build: Callable[...,
         if figure.model not in registered:
             out.append(Comparison(figure, None, f"model {figure.model!r} is not registered"))
             continue
-        if progress:
-            progress(figure)
-        out.append(Comparison(figure, getattr(cache.report(figure), figure.quantity)))
+        report = cache.report(figure, progress)
+        out.append(Comparison(figure, getattr(report, figure.quantity), input_shape=report.input_shape))
     return out

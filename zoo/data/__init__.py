@@ -347,6 +347,9 @@ def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image(s) in {root}: "
                       f"{', '.join(skipped[:10])}{' ...' if len(skipped) > 10 else ''}", stacklevel=3)
+    if isinstance(decoded, np.ndarray):  # a cache hit: validated and stacked when it was written
+        return ImageDataset(decoded, np.asarray(file_list.labels, np.int32), class_names, source=str(src),
+                            fingerprint=file_list.fingerprint(), skipped=[], split=src.split)
     keep = [i for i, err in enumerate(errors) if err is None]
     if not keep:
         raise ValueError(f"no readable images left in {root}")

@@ -27,7 +27,7 @@ IMAGE_EXTENSIONS = frozenset(
 CACHE_DIR_ENV = "ZOO_CACHE_DIR"
 CACHE_MIN_SECONDS = 5.0
 """Write the decoded-array cache only when decoding took longer than this (CIFAR-10's
-50,000 JPEGs take ~9 s to list and decode on 2 cores and ~1 s from the cache)."""
+50,000 JPEGs take 9-24 s to list and decode on 2 busy cores, ~1-2 s from the cache)."""
 DECODE_WORKERS = 2  # Pillow releases the GIL while decoding: threads give ~1.5x on 2 cores
 _CACHE_VERSION = 1
 
@@ -74,9 +74,10 @@ def list_class_files(split_dir: Path, class_name: str) -> list[str]:
 
 def make_file_list(root: Path, class_names: list[str], files_per_class: list[list[str]]) -> FileList:
     files, labels, sizes, mtimes = [], [], [], []
+    base = str(root)
     for label, names in enumerate(files_per_class):
         for rel in names:
-            st = os.stat(root / rel)
+            st = os.stat(os.path.join(base, rel))  # not pathlib: 2x faster over 50,000 files
             files.append(rel)
             labels.append(label)
             sizes.append(st.st_size)
@@ -161,12 +162,17 @@ def save_cached(key: str, images: np.ndarray, labels: np.ndarray, bad: list[str]
 
 
 def decode_cached(file_list: FileList, image_size: int | None, use_cache: bool = True):
-    """(images or None per file, error per file, seconds spent decoding; 0 on a cache hit)."""
+    """(images or None per file, error per file, seconds spent decoding; 0 on a cache hit).
+
+    On a cache hit without bad files, ``images`` is the cached (N, H, W, 3) array itself.
+    """
     key = cache_key(file_list, image_size)
     if use_cache:
         hit = load_cached(key)
         if hit is not None:
             images, labels, bad = hit
+            if not bad:
+                return images, [None] * len(file_list.files), 0.0  # already one array: no re-stacking
             bad_set = set(bad)
             it = iter(images)
             decoded = [None if rel in bad_set else next(it) for rel in file_list.files]

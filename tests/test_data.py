@@ -198,6 +198,19 @@ def test_decoded_cache_roundtrip(twenty, tmp_path, monkeypatch):
     assert len(list((tmp_path / "decoded").glob("*.npz"))) == 2
 
 
+def test_cache_remembers_bad_files(broken, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(folder, "CACHE_MIN_SECONDS", -1.0)
+    with pytest.warns(UserWarning):
+        first = load_dataset(broken, split="train", on_bad_image="skip")
+    assert len(list((tmp_path / "decoded").glob("*.npz"))) == 1
+    with pytest.warns(UserWarning):
+        again = load_dataset(broken, split="train", on_bad_image="skip")
+    assert again.skipped == first.skipped and np.array_equal(again.as_arrays()[0], first.as_arrays()[0])
+    with pytest.raises(ValueError, match="cut.jpg"):
+        load_dataset(broken, split="train")
+
+
 def test_pipeline_batches_shuffle_and_augment(twenty):
     import tensorflow as tf
 

@@ -125,6 +125,13 @@ class _BudgetAwareOracle:
                 return trial_module.Trial(self.get_space(), status=trial_module.TrialStatus.STOPPED)
         return super().create_trial(tuner_id)
 
+    @keras_tuner.synchronized
+    def end_trial(self, trial):
+        super().end_trial(trial)
+        # keras-tuner saves before it drops the trial from ongoing_trials; a chief oracle is
+        # not saved again by a tuner, so a resumed job would re-run its last trial.
+        self.save()
+
     def _check_consecutive_failures(self):
         # As keras-tuner's, but a rejection neither counts as a failure nor resets the count.
         consecutive = 0
@@ -167,6 +174,7 @@ class ZooTuner(keras_tuner.Tuner):
 
     def __init__(self, spec: TuneSpec, data, num_classes: int, tb_dir: Path, progress: bool = False, **kwargs):
         self.spec, self.data, self.tb_dir, self.progress = spec, data, Path(tb_dir), progress
+        self.verbose = 1
         self.zoo_hypermodel = ZooHyperModel(spec, num_classes)
         # No hypermodel for keras-tuner: the space is declared on the oracle, so
         # nothing is built just to discover hyperparameters.
@@ -177,6 +185,7 @@ class ZooTuner(keras_tuner.Tuner):
         self.save()
 
     def search(self, *args, **kwargs):
+        self.verbose = kwargs.get("verbose", 1)
         if dist_utils.is_chief_oracle():
             from zoo.tune.distributed import serve_oracle
 
@@ -192,8 +201,8 @@ class ZooTuner(keras_tuner.Tuner):
         except OverBudget as err:
             # FAILED, not INVALID: keras-tuner retries INVALID trials, and a cost never changes.
             trial.status, trial.message = trial_module.TrialStatus.FAILED, str(err)
-            if self.oracle.verbose:
-                print(f"Trial {trial.trial_id} rejected: {err}")
+            if self.verbose:
+                print(f"{self.tuner_id}: trial {trial.trial_id} rejected: {err}", flush=True)
         except Exception as err:  # as keras-tuner's BaseTuner does
             if isinstance(err, keras_tuner.errors.FatalError):
                 raise
@@ -235,6 +244,9 @@ class ZooTuner(keras_tuner.Tuner):
         metrics = {new: float(result[old]) for old, new in TRAINING_METRICS.items() if result.get(old) is not None}
         metrics.update({REJECTED: 0.0, **cost})
         write_trial_tensorboard(log_dir, trial.trial_id, hparams, metrics)
+        if self.verbose:
+            print(f"{self.tuner_id}: trial {trial.trial_id} {hparams}: {spec.objective} = "
+                  f"{metrics.get(spec.objective)}", flush=True)
         return metrics
 
     def save_model(self, trial_id, model, step=0):

@@ -406,3 +406,12 @@ def test_nested_sequential_and_subclassed_model():
     sub(keras.ops.ones((1, 3)))
     with pytest.raises(ValueError, match="'sub'.*subclassed.*keras.Input"):
         analyze(sub)
+
+
+def test_input_shape_that_the_weights_cannot_take():
+    x = keras.Input((8, 8, 3))
+    model = keras.Model(x, layers.Dense(2, name="fc")(layers.Flatten()(layers.Conv2D(2, 3, name="conv")(x))))
+    with pytest.raises(ValueError, match="'fc'"):  # Flatten gives 128 features, fc was built for 72
+        analyze(model, input_shape=(10, 10, 3))
+    with pytest.raises(ValueError, match="'conv'"):
+        analyze(model, input_shape=(8, 8, 4))

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
 import keras
+from keras.src.layers.input_spec import assert_input_compatibility  # no public alias in Keras 3
 
 from zoo.cost.rules import FREE_OPS, Field, find_rule
 
@@ -192,6 +193,12 @@ class _Walk:
 
         specs = {id(t): v[0] for t, v in zip(node.input_tensors, in_values)}
         args, kwargs = node.arguments.fill_in(specs)
+        if isinstance(op, keras.layers.Layer) and op.input_spec is not None and args:
+            try:  # what Layer.__call__ checks: a Dense built for 72 features cannot take 128
+                assert_input_compatibility(op.input_spec, args[0], op.name)
+            except ValueError as err:
+                raise ValueError(f"analyze: layer {prefix}{op.name!r} cannot take input shape "
+                                 f"{[_no_batch(s) for s, _ in in_values]}: {err}") from err
         out_specs = keras.tree.flatten(op.compute_output_spec(*args, **kwargs))
         in_shapes = [_no_batch(s) for s, _ in in_values]
         out_shapes = [_no_batch(s) for s in out_specs]

@@ -95,6 +95,10 @@ def dataset_label(name: str, source: str) -> str:
     return DATASET_NOTES.get((name, kind), f"{Path(name).name} ({kind})")
 
 
+def _subset_text(subset: dict | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in subset.items()) if subset else "all"
+
+
 class BenchRunner:
     """Holds the checked suite, its data and output paths; ``run()`` does the work."""
 
@@ -164,10 +168,10 @@ class BenchRunner:
         from zoo.bench.env import machine_label
 
         ds, recipe_items = self.train_ds, ", ".join(f"{k}={v}" for k, v in self.suite.recipe.items())
-        subset = self.suite.dataset.get("subset") or "all"
-        eval_subset = self.suite.dataset.get("eval_subset") or "all"
+        subset = _subset_text(self.suite.dataset.get("subset"))
+        eval_subset = _subset_text(self.suite.dataset.get("eval_subset"))
         return {
-            "suite": f"`{self.suite.path.name}` — {self.suite.description}".rstrip(" —"),
+            "suite": f"`{_relative(self.suite_arg)}` — {self.suite.description}".rstrip(" —"),
             "dataset": f"{dataset_label(self.suite.dataset['name'], ds.source)}: "
                        f"{self.suite.dataset['train_split']} {ds.num_examples} images "
                        f"(subset {subset}), {self.suite.dataset['eval_split']} {self.val_ds.num_examples} images "

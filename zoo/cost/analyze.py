@@ -17,7 +17,7 @@ from fractions import Fraction
 import keras
 from keras.src.layers.input_spec import assert_input_compatibility  # no public alias in Keras 3
 
-from zoo.cost.rules import FREE_OPS, Field, find_rule
+from zoo.cost.rules import FREE_OPS, Field, find_rule, merged_field
 
 MACS_NOTE = "MACs = multiply-accumulates (papers' mult-adds / FLOPs); FLOPs = 2 × MACs"
 
@@ -239,8 +239,6 @@ class _Walk:
 
 
 def _merge(fields):
-    from zoo.cost.rules import merged_field
-
     return merged_field(None, fields, None, None)
 
 
@@ -289,7 +287,7 @@ def analyze(model, input_shape=None) -> CostReport:
     try:
         outputs = walk.run(graph, inputs, "", with_input_rows=True)
     except ValueError:
-        raise
+        raise  # ours or Keras', already naming the layer
     except Exception as err:  # a shape that the graph cannot take, e.g. too small to downsample
         raise ValueError(f"analyze: model {model.name!r} cannot run on input_shape "
                          f"{shapes if len(shapes) > 1 else shapes[0]}: {err}") from err

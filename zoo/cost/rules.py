@@ -230,10 +230,11 @@ def _register_zoo_layers() -> None:
 _register_zoo_layers()
 
 # keras.ops called on symbolic tensors inside a functional model (``x + y``, ``ops.concatenate``)
-# appear as Operations; these are free and keep the field (max over inputs).
+# appear as Operations; these are free and keep the field (max over inputs). Slicing (GetItem)
+# is left out on purpose: a strided slice changes the jump, so it needs a rule of its own.
 FREE_OPS = frozenset({
     "Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Negative", "Maximum", "Minimum",
     "Concatenate", "Reshape", "Transpose", "Swapaxes", "Split", "ExpandDims", "Squeeze",
     "Relu", "Relu6", "Sigmoid", "HardSigmoid", "HardSwish", "Silu", "Swish", "Gelu", "Softmax",
-    "Tanh", "Cast", "Clip", "GetItem", "Identity", "Abs", "Square", "Sqrt", "Exp",
+    "Tanh", "Cast", "Clip", "Identity", "Abs", "Square", "Sqrt", "Exp",
 })

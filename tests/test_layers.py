@@ -88,6 +88,8 @@ def test_factory_rejects_channel_mismatch_when_applied():
         make_conv("depthwise", 16, name="c")(x)
     with pytest.raises(ValueError, match=r"input channels \(6\)"):
         make_conv("grouped", 16, groups=4, name="c")(x)
+    with pytest.raises(ValueError, match=r"'c'.*spans 5 pixels.*\(9, 4\)"):
+        make_conv("dilated", 16, padding="valid", name="c")(keras.Input((9, 4, 6)))
 
 
 # --- ChannelShuffle -------------------------------------------------------------------

@@ -91,6 +91,12 @@ def make_conv(kind: str, filters: int, kernel_size: int = 3, *, strides: int = 1
 
     def apply(x):
         channels = _channels(x)
+        if padding == "valid":
+            reach = (kernel_size - 1) * dilation + 1
+            spatial = x.shape[1:3] if keras.config.image_data_format() == "channels_last" else x.shape[2:4]
+            if any(size is not None and size < reach for size in spatial):
+                raise ValueError(f"{owner}: kernel {kernel_size} with dilation {dilation} spans {reach} "
+                                 f"pixels, more than the input's {tuple(spatial)} with padding='valid'")
         if kind in ("standard", "dilated", "pointwise"):
             return layers.Conv2D(filters, kernel_size, dilation_rate=dilation, name=name, **common)(x)
         if kind == "grouped":

@@ -110,7 +110,7 @@ def squeezenet(*, version="1.0", squeeze_ratio=0.125, pct_3x3=0.5, base_e=128, i
                pooling=None, classifier_activation="softmax", dropout=0.5, small_input=None,
                name="squeezenet"):
     """SqueezeNet: fire modules of 1x1 squeeze + 1x1/3x3 expand, conv10 + global-pool classifier."""
-    owner = name if isinstance(name, str) else "squeezenet"
+    owner = "squeezenet"
     check_choice(owner, "version", version, VERSIONS)
     check_choice(owner, "bypass", bypass, BYPASS)
     check_positive(owner, "squeeze_ratio", squeeze_ratio)

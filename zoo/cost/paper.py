@@ -149,7 +149,7 @@ PAPER_FIGURES: tuple[PaperFigure, ...] = tuple([
     PaperFigure("xception", {}, "params", "22,910,480", "count_params() incl. BN moving statistics",
                 f"{KERAS_APPS}.Xception(weights=None)"),
     # --- CIFAR ResNets (option-A shortcuts, 32×32 inputs, 10 classes): Table 6 ---
-    *[PaperFigure(f"resnet{depth}", {}, "trainable_params", params, "million parameters (CIFAR-10)",
+    *[PaperFigure("resnet", {"depth": depth}, "trainable_params", params, "million parameters (CIFAR-10)",
                   f"{RESNET}, Table 6")
       for depth, params in ((20, "0.27M"), (32, "0.46M"), (44, "0.66M"), (56, "0.85M"), (110, "1.7M"))],
 ])

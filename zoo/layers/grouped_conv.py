@@ -7,9 +7,10 @@ belongs to group ``o // (filters / g)`` -- so weights are interchangeable, and i
 Why it exists: Keras 3.15's TensorFlow backend (``keras/src/backend/tensorflow/nn.py``,
 ``conv``) runs every convolution whose input depth differs from the kernel's -- i.e. every
 grouped one -- inside a nested ``tf.function(jit_compile=True)``, on CPU and GPU alike,
-because plain TF CPU kernels lack grouped gradients. On a 2-core CPU, XLA's convolution
-is slower than oneDNN's and each call pays an XLA cluster launch: a 1x1 240->240 conv on a
-32x28x28 batch gets *slower* as ``groups`` grows (g=8 took 1.5-2.5x the dense g=1 time).
+because plain (Eigen) TF CPU kernels reject grouped kernels in the fused conv+bias forward
+and the filter gradient. On a 2-core CPU, XLA's convolution is slower than oneDNN's and each
+call pays an XLA cluster launch, so a 1x1 240->240 conv on a 32x28x28 batch gets *slower*
+as ``groups`` grows (numbers below).
 
 Implementations (``implementation=``; all compute the same function):
 
@@ -21,12 +22,14 @@ Implementations (``implementation=``; all compute the same function):
 - ``matmul``: one batched ``einsum`` over groups; 1x1 kernels with stride 1 only.
 
 ``auto`` (default) picks, per backend and at trace time: ``native`` for ``groups=1`` and off
-TensorFlow; on TensorFlow ``tf_conv`` when a probe (a tiny grouped conv and its gradients,
-run once per process) succeeds on the default device, else ``split``. Measured with
-``benchmarks/grouped_conv.py`` (2-core AMD EPYC, TF 2.21 oneDNN, graph mode, ms for the
-1x1 240->240 conv above, g = 1/2/3/4/8): native 8.2/14.4/13.8/16.5/19.6, tf_conv
-8.4/5.6/4.6/4.6/4.7, split 8.1/8.0/7.7/7.2/7.3, matmul 8.3/7.4/7.4/6.2/6.6 -- tf_conv is
-the only one that gets faster with g; without oneDNN ``split`` was the steadiest.
+TensorFlow; on TensorFlow ``tf_conv`` when a probe (a tiny grouped conv + bias and its
+gradients, run once per process) succeeds on the default device, else ``split``.
+Measured with ``benchmarks/grouped_conv.py`` (2-core AMD EPYC, TF 2.21 + oneDNN, graph
+mode, 1x1 conv above, time / dense keras g=1 time, for g = 2/3/4/8): keras Conv2D(groups)
+1.97/1.79/2.36/3.04 forward and 5.0/6.1/7.4/14.5 per training step; zoo auto (tf_conv)
+0.69/0.56/0.55/0.55 forward, 0.82/0.57/0.41/0.48 training step; split and matmul land
+in between (see benchmarks/README.md). ``channels_first`` runs on TF CPU only through
+oneDNN (``tf_conv``/``split``) or ``native``/``matmul``; plain Eigen CPU kernels are NHWC-only.
 """
 
 from __future__ import annotations

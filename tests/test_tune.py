@@ -331,3 +331,38 @@ def test_quick_job_on_shared_cifar10(shared_data, tmp_path, monkeypatch):
     assert any(r["status"] == "rejected" for r in rows)
     text = (tmp_path / "results" / "quick.md").read_text()
     assert "## Pareto set: val_accuracy versus MACs" in text and "## Rejected by the budget" in text
+
+
+# --- other tuners, report-only ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_hyperband_trains_for_its_epoch_budgets(workdir):
+    path = write_job(workdir, "hyperband", tuner="hyperband", max_trials=6, epochs=2)
+    path.write_text(path.read_text().replace("seed = 0", "seed = 0\noptions = { max_epochs = 2, factor = 2 }"))
+    report = run_job(load_spec(path), workdir / "runs", workdir / "results", verbose=0)
+    rows = read_csv(report.with_suffix(".csv"))
+    trained = [r for r in rows if r["status"] == "trained"]
+    assert trained and {r["epochs"] for r in trained} <= {"1", "2"}
+    assert all(float(r["macs"]) <= 1.6e6 for r in trained)
+
+
+def test_bayesian_tuner_needs_scikit_learn(tmp_path):
+    import importlib.util
+
+    path = write_job(tmp_path, "bayes", tuner="bayesian")
+    if importlib.util.find_spec("sklearn") is None:
+        with pytest.raises(ValueError, match="needs scikit-learn"):
+            load_spec(path)
+    else:
+        assert load_spec(path).tuner == "bayesian"
+
+
+def test_report_only_rewrites_the_report(finished, workdir, tmp_path):
+    from zoo.cli import main
+
+    spec, report = finished
+    assert main(["tune", str(spec.path), "--report-only", "--runs-dir", str(workdir / "runs"),
+                 "--results-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "small.csv").read_text() == report.with_suffix(".csv").read_text()
+    assert main(["tune", str(spec.path), "--report-only", "--runs-dir", str(tmp_path / "none")]) == 2

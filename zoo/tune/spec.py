@@ -11,6 +11,7 @@ configuration of the space can meet.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import itertools
 import json
 import math
@@ -347,6 +348,10 @@ def load_spec(path: str | Path) -> TuneSpec:
     tuner = search.get("tuner", "random")
     if tuner not in TUNER_OPTIONS:
         raise ValueError(f"{path}: invalid [search] tuner={tuner!r}; allowed: one of {list(TUNER_OPTIONS)}")
+    if tuner == "bayesian" and importlib.util.find_spec("sklearn") is None:
+        raise ValueError(f"{path}: [search] tuner='bayesian' needs scikit-learn (keras-tuner's Gaussian "
+                         "process), which is not installed: pip install 'keras-tuner[bayesian]', "
+                         "or use tuner = 'random', 'grid' or 'hyperband'")
     objective, direction = _parse_objective(search.get("objective", "val_accuracy"), path)
     if "max_trials" not in search:
         raise ValueError(f"{path}: [search] needs max_trials ({SEARCH_KEYS['max_trials']})")

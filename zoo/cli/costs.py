@@ -46,7 +46,8 @@ def markdown(rows) -> str:
              "input shape shown (1000 classes for ImageNet models, 10 for the CIFAR ResNets). A row passes within "
              "max(3%, half the last printed digit) of the figure, exact integers exactly, or the "
              "tolerance its note explains (`zoo/cost/paper.py`).", "",
-             "| configuration | input | quantity | published | ours | ratio | tolerance | ok | what the source counts | source |",
+             "| configuration | input | quantity | published | ours | ratio | tolerance | ok "
+             "| what the source counts | source |",
              "|---|---|---|---:|---:|---:|---:|:-:|---|---|"]
     for r in rows:
         f = r.figure

@@ -269,8 +269,10 @@ class _TrainClock(keras.callbacks.Callback):
 def set_determinism(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and the backend; on TensorFlow also make ops deterministic.
 
-    Measured on 2 CPU cores with a small CNN: op determinism costs no measurable time
-    (TensorFlow's CPU kernels are deterministic already; the switch matters on GPUs).
+    Op determinism is process-wide and stays on once enabled. Measured with
+    ``benchmarks/input_pipeline.py --determinism`` (resnet20, batch 128, 2 busy CPU cores):
+    281 vs 290 ms of CPU time per step, off vs on (~3%, near the noise), so it is the default.
+    Without it, repeated CPU runs in one process still matched in our tests; GPUs need it.
     """
     keras.utils.set_random_seed(seed)
     if deterministic and keras.backend.backend() == "tensorflow":

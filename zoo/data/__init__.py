@@ -253,6 +253,8 @@ class ImageDataset:
 
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise invalid("pipeline", "batch_size", batch_size, "an integer >= 1")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise invalid("pipeline", "seed", seed, "an integer")
         kind = resolve_augment(augment, min(self.image_shape[:2]))
         if not training:
             kind = "none"

@@ -337,6 +337,7 @@ def test_grouped_conv_config_round_trip_and_keras_file(tmp_path):
     np.testing.assert_allclose(restored(x), model(x), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_layers_run_on_jax_backend():
     """The keras.ops implementations must run on other backends too (fresh process: backend is global)."""
     pytest.importorskip("jax")

@@ -68,7 +68,8 @@ def _ceil_pool_size(side):
 def _final_side(side, *, version, small_input):
     """Spatial side after the feature extractor, or 0 if some layer gets less than its kernel."""
     _, kernel, layout = VERSIONS[version]
-    side = side if small_input else (side - kernel) // 2 + 1 if side >= kernel else 0
+    if not small_input:  # conv1 is "valid" with stride 2; the small-input conv1 keeps the side
+        side = (side - kernel) // 2 + 1 if side >= kernel else 0
     first_pool = True
     for op in layout:
         if op != "pool":

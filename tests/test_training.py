@@ -143,3 +143,14 @@ def test_incompatible_model_fails_before_training(tiny_data):
         train_and_evaluate(tiny_model(num_classes=3), train, val, Recipe(epochs=1), seed=0, progress=False)
     with pytest.raises(TypeError, match="Recipe"):
         train_and_evaluate(tiny_model(), train, val, {"epochs": 1}, seed=0, progress=False)
+
+
+def test_ctrl_c_reaches_the_caller(tiny_data):
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    train, val = tiny_data
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(tiny_model(), train, val, Recipe(epochs=1, batch_size=8), seed=0,
+                           callbacks=[Interrupt()], progress=False)

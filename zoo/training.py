@@ -328,7 +328,9 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
     time of fit, validation included) and images_per_second (training batches only,
     excluding the first epoch's tracing when there is more than one). With ``log_dir``,
     per-epoch train and validation scalars go to TensorBoard (``log_dir/train``,
-    ``log_dir/validation``). A KeyboardInterrupt propagates to the caller.
+    ``log_dir/validation``). ``progress``: Keras's per-step bar with ETA in a terminal, one
+    line per epoch when output goes to a file. A KeyboardInterrupt propagates to the caller.
+    Call ``set_determinism(seed)`` before building ``model`` for repeatable initial weights.
     """
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be a zoo.training.Recipe, got {type(recipe).__name__}")

@@ -3,11 +3,11 @@
 Trains one model (``resnet20`` by default) on a CIFAR-10 subset through
 ``ImageDataset.pipeline`` (shuffle, pad-and-crop + flip, normalise, batch, prefetch) and
 through batches that were produced beforehand and sit in memory as tensors, in
-interleaved epochs of the same number of steps, and prints the median time per step of
-each, the fastest step time of each (the least disturbed by other processes on a shared
-machine), the median of the per-repeat ratios, and the CPU time per step of all threads
-(the pipeline's extra work, steady even when other processes compete for the cores). The pipeline is "free" when the ratio
-is within 5% of 1.
+interleaved epochs of the same number of steps. Prints, for each, the median and fastest
+wall time per step (the fastest is the least disturbed by other processes on a shared
+machine) and the CPU time per step of all threads (the pipeline's extra work, steady even
+when other processes compete for the cores), then their ratios. The pipeline is "free"
+when the ratio is within 5% of 1.
 
 Optionally (``--determinism``) also times steps with TensorFlow op determinism on vs off.
 

@@ -90,7 +90,8 @@ class Recipe:
             if not check(value):
                 raise invalid("Recipe", f.name, value, allowed)
         if self.warmup_epochs >= self.epochs:
-            raise invalid("Recipe", "warmup_epochs", self.warmup_epochs, f"a number >= 0 and below epochs={self.epochs}")
+            raise invalid("Recipe", "warmup_epochs", self.warmup_epochs,
+                          f"a number >= 0 and below epochs={self.epochs}")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str) -> Recipe:

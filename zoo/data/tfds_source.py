@@ -7,7 +7,6 @@ time. Downloads are refused under pytest, so a test can never fetch data by acci
 
 from __future__ import annotations
 
-import difflib
 import os
 
 import numpy as np
@@ -22,10 +21,6 @@ def tfds_builders() -> list[str]:
     import tensorflow_datasets as tfds
 
     return list(tfds.list_builders())
-
-
-def close_tfds_names(name: str, n: int = 5) -> list[str]:
-    return difflib.get_close_matches(name, tfds_builders(), n=n, cutoff=0.6)
 
 
 def tfds_split(name: str, split: str, data_dir: str | None) -> str:

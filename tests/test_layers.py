@@ -256,15 +256,17 @@ def test_grouped_conv_fit_matches_keras_conv2d_groups():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_grouped_conv_unknown_batch_and_spatial_sizes():
+@pytest.mark.parametrize("kernel, strides, impls", [(1, 1, ("auto", "split", "matmul")),
+                                                     (3, 2, ("auto", "split"))])
+def test_grouped_conv_unknown_batch_and_spatial_sizes(kernel, strides, impls):
     inputs = keras.Input((None, None, 12))
-    for impl in ("auto", "split", "matmul"):
-        layer = GroupedConv2D(6, 1, groups=3, implementation=impl)
+    for impl in impls:
+        layer = GroupedConv2D(6, kernel, strides=strides, padding="same", groups=3, implementation=impl)
         model = keras.Model(inputs, layer(inputs))
         graph_fn = tf.function(layer, input_signature=[tf.TensorSpec((None, None, None, 12))])
         x = RNG.random((3, 5, 7, 12), dtype="float32")
-        want = keras.ops.convert_to_numpy(keras.ops.conv(x, layer.kernel, data_format="channels_last"))
-        want = want + keras.ops.convert_to_numpy(layer.bias)
+        want = keras.ops.conv(x, layer.kernel, strides=strides, padding="same", data_format="channels_last")
+        want = keras.ops.convert_to_numpy(want) + keras.ops.convert_to_numpy(layer.bias)
         np.testing.assert_allclose(model(x), want, rtol=1e-5, atol=1e-5, err_msg=impl)
         np.testing.assert_allclose(graph_fn(x), want, rtol=1e-5, atol=1e-5, err_msg=impl)
 

@@ -155,3 +155,12 @@ def test_validate_models_returns_costs(base):
     costs = validate_models(base, num_classes=10, configs=base.configurations(only="resnet20"))
     (key, cost), = costs.items()
     assert key == ("resnet20", "width=0.25") and cost["params"] > 0 and cost["macs"] > cost["params"]
+
+
+def test_array_knobs_reach_the_builder_as_tuples(tmp_path):
+    text = BASE.split("[[models]]")[0] + '[[models]]\nname = "dilated"\nwidth = 0.25\ndilations = [1, 2]\n'
+    suite = load_suite(write(tmp_path, text))
+    (cfg,) = suite.configurations()[:1]
+    assert cfg.config == "width=0.25;dilations=[1,2]"
+    (cost,) = validate_models(suite, num_classes=10, configs=[cfg]).values()
+    assert cost["params"] > 0

@@ -20,7 +20,7 @@ from typing import Any
 
 from zoo.bench import results as res
 from zoo.bench.lock import RunnerLock
-from zoo.bench.spec import RunConfig, Suite, load_suite, validate_models
+from zoo.bench.spec import RunConfig, Suite, builder_knobs, load_suite, validate_models
 
 RESULTS_CSV, RESULTS_MD, PARETO_PNG, ENV_JSON, SUITE_COPY, TB_DIR = (
     "results.csv", "results.md", "pareto.png", "env.json", "suite.toml", "tb")
@@ -238,8 +238,7 @@ class BenchRunner:
         shutil.rmtree(run_dir, ignore_errors=True)  # leftovers of an interrupted attempt
         keras.backend.clear_session()
         keras.utils.set_random_seed(cfg.seed)
-        model = build(cfg.model, **cfg.knobs, input_shape=self.suite.input_shape,
-                      num_classes=self.train_ds.num_classes)
+        model = build(cfg.model, **builder_knobs(cfg.knobs, self.suite.input_shape, self.train_ds.num_classes))
         metrics = train_and_evaluate(model, self.train_ds, self.val_ds, self.recipe, seed=cfg.seed,
                                      log_dir=str(run_dir), progress=self.progress)
         row = {"run_id": cfg.run_id, "model": cfg.model, "config": cfg.config, "seed": cfg.seed,

@@ -287,7 +287,7 @@ def validate_models(suite: Suite, num_classes: int, configs: list[RunConfig] | N
         key = (cfg.model, cfg.config)
         if key in costs:
             continue
-        knobs = {**cfg.knobs, "input_shape": suite.input_shape, "num_classes": num_classes}
+        knobs = builder_knobs(cfg.knobs, suite.input_shape, num_classes)
         try:
             check_knobs(cfg.model, knobs)
             model = build(cfg.model, **knobs)
@@ -297,6 +297,13 @@ def validate_models(suite: Suite, num_classes: int, configs: list[RunConfig] | N
         del model
         keras.backend.clear_session()
     return costs
+
+
+def builder_knobs(knobs: Mapping[str, Any], input_shape, num_classes: int) -> dict[str, Any]:
+    """What ``zoo.build`` gets: TOML arrays become tuples (as ``--set`` makes them), plus the
+    input shape and class count that the runner takes from the dataset."""
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in knobs.items()}
+    return {**values, "input_shape": tuple(input_shape), "num_classes": num_classes}
 
 
 def model_cost(model) -> dict[str, Any]:

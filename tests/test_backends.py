@@ -34,8 +34,9 @@ assert keras.backend.backend() == "jax", keras.backend.backend()
 # Private Keras API: when it moves, the script only gets slower.
 from keras.src.backend.jax import core
 if hasattr(core.Variable, "_initialize_with_initializer"):
-    core.Variable._initialize_with_initializer = (
-        lambda self, initializer: self._initialize(self._convert_to_tensor(np.zeros(self._shape, self._dtype))))
+    def _zeros(self, initializer):
+        self._initialize(self._convert_to_tensor(np.zeros(self._shape, self._dtype)))
+    core.Variable._initialize_with_initializer = _zeros
 folder = sys.argv[1]
 specs = json.load(open(os.path.join(folder, "specs.json")))
 x = np.load(os.path.join(folder, "x.npy"))

@@ -63,6 +63,7 @@ INVALID = [
     ("resnet", {"depth": 21}, "depth=21.*6n\\+2"),
     ("resnet20", {"dropout": 1.0}, "dropout=1.0"),
     ("resnet20", {"input_shape": (2, 2, 3)}, ">= 4"),
+    ("xception", {"small_input": "yes"}, "small_input='yes'"),
 ]
 
 

@@ -97,6 +97,7 @@ def convnet(*, conv="standard", width=1.0, dilation=2, groups=4, reduction=4, in
     if conv == "grouped":
         _check_groups(owner, groups, channels)
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
+    check_choice(owner, "small_input", small_input, [None, True, False])
     if small_input is None:
         small_input = is_small_input(check_input_shape(owner, input_shape))
     stem_stride = 1 if small_input else 2

@@ -18,7 +18,8 @@ from keras import layers
 
 from zoo.blocks import classifier_head, conv_bn_act
 from zoo.blocks.separable import depthwise_separable
-from zoo.common import check_head, check_input_shape, check_positive, is_small_input, round_channels
+from zoo.common import (check_choice, check_head, check_input_shape, check_positive, is_small_input,
+                        round_channels)
 from zoo.registry import register
 
 PAPER = "https://arxiv.org/abs/1704.04861"
@@ -94,6 +95,7 @@ def mobilenet(*, width=1.0, depth_multiplier=1, conv="separable", output_stride=
     check_positive(owner, "width", width)
     check_positive(owner, "depth_multiplier", depth_multiplier, integer=True)
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
+    check_choice(owner, "small_input", small_input, [None, True, False])
     if small_input is None:
         small_input = is_small_input(check_input_shape(owner, input_shape))
 

@@ -16,8 +16,8 @@ import keras
 
 from zoo.blocks import classifier_head, conv_bn_act
 from zoo.blocks.inverted_residual import inverted_residual
-from zoo.common import (check_head, check_input_shape, check_positive, invalid, is_small_input,
-                         round_channels)
+from zoo.common import (check_choice, check_head, check_input_shape, check_positive, invalid, is_small_input,
+                        round_channels)
 from zoo.models.mobilenet import OUTPUT_STRIDES, plan_strides, total_stride
 from zoo.registry import register
 
@@ -70,6 +70,7 @@ def mobilenet_v2(*, width=1.0, expansion=6, output_stride=None, input_shape=(224
     if isinstance(expansion, bool) or not isinstance(expansion, (int, float)) or expansion < 1:
         raise invalid(owner, "expansion", expansion, "a number >= 1")
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
+    check_choice(owner, "small_input", small_input, [None, True, False])
     if small_input is None:
         small_input = is_small_input(check_input_shape(owner, input_shape))
 

@@ -17,7 +17,7 @@ import keras
 
 from zoo.blocks import classifier_head, conv_bn_act
 from zoo.blocks.residual import basic_block
-from zoo.common import check_head, check_input_shape, check_positive, invalid, round_channels
+from zoo.common import check_choice, check_head, check_input_shape, check_positive, invalid, round_channels
 from zoo.registry import register
 
 PAPER = "https://arxiv.org/abs/1512.03385"
@@ -63,8 +63,7 @@ def resnet(*, depth=20, width=1.0, input_shape=(32, 32, 3), num_classes=10, incl
     check_positive(owner, "width", width)
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
     input_shape = check_input_shape(owner, input_shape, min_size=TOTAL_STRIDE)
-    if small_input not in (None, True, False):
-        raise invalid(owner, "small_input", small_input, "None, True or False")
+    check_choice(owner, "small_input", small_input, [None, True, False])
 
     widen = partial(round_channels, multiplier=width)
     blocks_per_stage = (depth - 2) // 6

@@ -87,8 +87,8 @@ def compiled_step(layer, train: bool):
 def run(args) -> dict:
     gpu = bool(tf.config.list_physical_devices("GPU"))
     x = tf.random.normal((BATCH, SIZE, SIZE, CHANNELS), seed=0)
-    impls = ["keras", *[i for i in ZOO_IMPLEMENTATIONS
-                        if (i != "matmul" or args.kernel_size == 1) and (i != "tf_conv" or tf_grouped_conv_supported())]]
+    runnable = {"matmul": args.kernel_size == 1, "tf_conv": tf_grouped_conv_supported()}
+    impls = ["keras", *[i for i in ZOO_IMPLEMENTATIONS if runnable.get(i, True)]]
     steps, worst_diff = {}, 0.0
     for groups in GROUPS:
         reference = make_layer("keras", groups, args.kernel_size, None)

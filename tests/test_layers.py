@@ -204,7 +204,7 @@ def test_grouped_conv_channels_first(case):
     x = RNG.standard_normal((2, 11, 11, IN_CHANNELS)).astype("float32")
     expected = keras.ops.convert_to_numpy(last["native"](x))
     for impl in implementations_for(*CONV_CASES[case][:2]):
-        if impl in ("split", "auto") and not tf_grouped_conv_supported():
+        if impl == "split" and not tf_grouped_conv_supported():
             continue  # each piece is an NCHW conv, which Eigen CPU kernels lack
         layer = GroupedConv2D(FILTERS, CONV_CASES[case][0], strides=CONV_CASES[case][1],
                               padding=CONV_CASES[case][3], use_bias=CONV_CASES[case][4], groups=3,

@@ -32,7 +32,7 @@ CONV_TYPES = ("standard", "dilated", "pointwise", "grouped", "depthwise", "separ
 """The kinds ``make_conv`` builds; ``"separable_fused"`` (keras SeparableConv2D) is accepted too."""
 
 EXTRA_CONV_TYPES = ("separable_fused",)
-DEFAULT_DILATION = 2  # "dilated" with no dilation given: the smallest rate that dilates (Yu & Koltun use 2, 4, 8, ...)
+DEFAULT_DILATION = 2  # "dilated" with no rate given: the smallest that dilates (Yu & Koltun: 2, 4, 8, ...)
 PADDINGS = ("same", "valid")
 
 

@@ -23,7 +23,8 @@ Implementations (``implementation=``; all compute the same function):
 
 ``auto`` (default) picks, per backend and at trace time: ``native`` for ``groups=1`` and off
 TensorFlow; on TensorFlow ``tf_conv`` when a probe (a tiny grouped conv + bias and its
-gradients, run once per process) succeeds on the default device, else ``split``.
+gradients, run once per process) succeeds on the default device, else ``split``
+(``native`` for ``channels_first``).
 Measured with ``benchmarks/grouped_conv.py`` (2-core AMD EPYC, TF 2.21 + oneDNN, graph
 mode, 1x1 conv above, time / dense keras g=1 time, for g = 2/3/4/8): keras Conv2D(groups)
 1.97/1.79/2.36/3.04 forward and 5.0/6.1/7.4/14.5 per training step; zoo auto (tf_conv)
@@ -94,8 +95,9 @@ class GroupedConv2D(keras.layers.Conv2D):
         for knob, value in (("filters", filters), ("groups", groups)):
             if not _is_positive_int(value):
                 raise ValueError(f"{owner}: invalid {knob}={value!r}; allowed: an integer > 0")
-        for knob, value in (("kernel_size", kernel_size), ("strides", strides), ("dilation_rate", dilation_rate)):
-            sizes = (value,) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else None
+        for knob, value in (("kernel_size", kernel_size), ("strides", strides),
+                            ("dilation_rate", dilation_rate)):
+            sizes = [value] if isinstance(value, int) else list(value) if isinstance(value, (tuple, list)) else []
             if not sizes or not all(_is_positive_int(v) for v in sizes):
                 raise ValueError(f"{owner}: invalid {knob}={value!r}; allowed: a positive integer "
                                  "or a pair of positive integers")
@@ -137,7 +139,10 @@ class GroupedConv2D(keras.layers.Conv2D):
             return self.implementation
         if self.groups == 1 or keras.backend.backend() != "tensorflow":
             return "native"
-        return "tf_conv" if tf_grouped_conv_supported() else "split"
+        if tf_grouped_conv_supported():
+            return "tf_conv"
+        # Eigen CPU kernels are NHWC-only, so split's pieces cannot run NCHW; XLA can.
+        return "split" if self.data_format == "channels_last" else "native"
 
     def convolution_op(self, inputs, kernel):
         implementation = self.resolved_implementation()

@@ -98,6 +98,17 @@ def test_sgd_weight_decay_is_coupled_l2_and_skips_1d_variables():
     assert np.allclose(keras.ops.convert_to_numpy(bias), 2.0)
 
 
+def test_bn_momentum_is_set_for_training_unless_none():
+    model = tiny_model()
+    compile_model(model, Recipe(bn_momentum=None), steps_per_epoch=1, num_classes=2)
+    norm = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert norm.momentum == 0.99  # the Keras default, untouched
+    compile_model(model, Recipe(), steps_per_epoch=1, num_classes=2)
+    assert norm.momentum == 0.9
+    with pytest.raises(ValueError, match="bn_momentum=1.0"):
+        Recipe(bn_momentum=1.0)
+
+
 def test_top5_only_above_ten_classes():
     model = tiny_model(num_classes=12)
     compile_model(model, Recipe(), steps_per_epoch=1, num_classes=12)

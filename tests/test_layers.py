@@ -82,6 +82,17 @@ def test_factory_rejects_bad_arguments_before_building(kwargs, words):
         assert word in str(err.value)
 
 
+def test_factory_follows_channels_first_data_format():
+    keras.config.set_image_data_format("channels_first")
+    try:
+        inputs = keras.Input((8, 9, 9))
+        shapes = {kind: tuple(make_conv(kind, 16, groups=2, strides=2, name="c")(inputs).shape)
+                  for kind in CONV_TYPES if kind != "dilated"}
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    assert set(shapes.values()) == {(None, 16, 5, 5)}, shapes
+
+
 def test_factory_rejects_channel_mismatch_when_applied():
     x = keras.Input((9, 9, 6))
     with pytest.raises(ValueError, match=r"multiple of the input channels \(6\)"):

@@ -30,6 +30,7 @@ CACHE_MIN_SECONDS = 5.0
 50,000 JPEGs take 9-24 s to list and decode on 2 busy cores, ~1-2 s from the cache)."""
 DECODE_WORKERS = 2  # Pillow releases the GIL while decoding: threads give ~1.5x on 2 cores
 _CACHE_VERSION = 1
+PROGRESS_MIN_FILES = 5000  # show a decoding progress bar from this many files (~1 s of work)
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,12 @@ def decode_all(file_list: FileList, image_size: int | None):
     if len(jobs) < 256:
         results = [_decode_or_error(j) for j in jobs]
     else:
+        from tqdm.auto import tqdm
+
         with ThreadPoolExecutor(DECODE_WORKERS) as pool:
-            results = list(pool.map(_decode_or_error, jobs, chunksize=64))
+            results = list(tqdm(pool.map(_decode_or_error, jobs, chunksize=64), total=len(jobs), unit="img",
+                                desc=f"decoding {file_list.root.parent.name}/{file_list.root.name}", leave=False,
+                                disable=len(jobs) < PROGRESS_MIN_FILES))
     return [r[0] for r in results], [r[1] for r in results]
 
 

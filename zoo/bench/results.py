@@ -182,12 +182,21 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], header: Mapping[str, str]
     return "\n".join(lines) + "\n"
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+
+def _short_config(config: str) -> str:
+    """``width=0.5;conv="separable"`` -> ``0.5,separable``: labels small enough for a dot."""
+    return ",".join(part.split("=", 1)[-1].strip('"') for part in config.split(";"))
+
+
 def plot_pareto(rows: Sequence[Mapping[str, Any]], title: str = "") -> bytes:
     """PNG bytes: top-1 against MACs and against latency, one colour per model, fronts drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     configs = aggregate(rows)
     models = sorted({c["model"] for c in configs})
@@ -197,11 +206,15 @@ def plot_pareto(rows: Sequence[Mapping[str, Any]], title: str = "") -> bytes:
                            (axes[1], "latency_ms", "latency at batch 1 (ms, log scale)")):
         pts = [c for c in configs if c.get(key) is not None and c.get("top1") is not None]
         scale = 1e6 if key == "macs" else 1.0
-        for model in models:
+        for i, model in enumerate(models):
             mine = [c for c in pts if c["model"] == model]
             if mine:
                 ax.scatter([c[key] / scale for c in mine], [100 * c["top1"] for c in mine],
-                           color=colours[model], label=model, s=28, zorder=3)
+                           color=colours[model], marker=MARKERS[i % len(MARKERS)], label=model, s=30, zorder=3)
+            for c in mine:  # which grid point each dot is
+                if c["config"]:
+                    ax.annotate(_short_config(c["config"]), (c[key] / scale, 100 * c["top1"]),
+                                xytext=(3, 3), textcoords="offset points", fontsize=6, color="0.35")
         front = sorted((c for c, on in zip(pts, pareto_front([(c[key], c["top1"]) for c in pts])) if on),
                        key=lambda c: c[key])
         if front:
@@ -209,6 +222,10 @@ def plot_pareto(rows: Sequence[Mapping[str, Any]], title: str = "") -> bytes:
                     where="post", color="black", lw=1, ls="--", zorder=2, label="Pareto front")
         if pts and all(c[key] > 0 for c in pts):
             ax.set_xscale("log")
+            plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+            ax.xaxis.set_major_formatter(plain)
+            ax.xaxis.set_minor_formatter(plain)
+            ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.set_xlabel(label)
         ax.set_ylabel("top-1 accuracy (%)")
         ax.grid(True, alpha=0.3)
@@ -216,7 +233,7 @@ def plot_pareto(rows: Sequence[Mapping[str, Any]], title: str = "") -> bytes:
     if handles:
         fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
     fig.suptitle(title or "accuracy versus cost")
-    fig.tight_layout(rect=(0, 0, 0.82, 1))
+    fig.tight_layout(rect=(0, 0, 0.87, 1))
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)

@@ -71,6 +71,7 @@ def broken(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("broken")
     _class_folders(root / "train", 3)
     _truncated_jpeg(root / "train" / "cat" / "cut.jpg")
+    (root / "train" / "dog house" / "fake.jpg").write_text("not a JPEG")
     return root
 
 
@@ -79,13 +80,15 @@ def test_truncated_image_is_named_before_training(broken):
         load_dataset(broken, split="train")
     message = str(err.value)
     assert str(broken / "train" / "cat" / "cut.jpg") in message
-    assert "on_bad_image='skip'" in message and "1 of 7" in message
+    assert str(broken / "train" / "dog house" / "fake.jpg") in message
+    assert "on_bad_image='skip'" in message and "2 of 8" in message
 
 
 def test_skip_mode_reports_the_skipped_file(broken):
     with pytest.warns(UserWarning, match="cut.jpg"):
         ds = load_dataset(broken, split="train", on_bad_image="skip")
-    assert ds.skipped == [str(broken / "train" / "cat" / "cut.jpg")]
+    assert ds.skipped == [str(broken / "train" / "cat" / "cut.jpg"),
+                          str(broken / "train" / "dog house" / "fake.jpg")]
     assert ds.num_examples == 6
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from functools import partial
 
 import keras
-from keras import layers
 
 from zoo.blocks import classifier_head, conv_bn_act
 from zoo.blocks.separable import depthwise_separable
@@ -94,6 +93,8 @@ def mobilenet(*, width=1.0, depth_multiplier=1, conv="separable", output_stride=
     owner = "mobilenet"
     check_positive(owner, "width", width)
     check_positive(owner, "depth_multiplier", depth_multiplier, integer=True)
+    check_choice(owner, "conv", conv, CONV_KINDS)
+    check_choice(owner, "output_stride", output_stride, OUTPUT_STRIDES)
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
     check_choice(owner, "small_input", small_input, [None, True, False])
     if small_input is None:

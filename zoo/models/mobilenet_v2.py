@@ -69,6 +69,7 @@ def mobilenet_v2(*, width=1.0, expansion=6, output_stride=None, input_shape=(224
     check_positive(owner, "width", width)
     if isinstance(expansion, bool) or not isinstance(expansion, (int, float)) or expansion < 1:
         raise invalid(owner, "expansion", expansion, "a number >= 1")
+    check_choice(owner, "output_stride", output_stride, OUTPUT_STRIDES)
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
     check_choice(owner, "small_input", small_input, [None, True, False])
     if small_input is None:

@@ -53,7 +53,8 @@ class Subset:
     ``classes`` keeps those classes, in that order (labels 0..k-1); by default all classes
     in sorted order. ``fraction`` keeps round(fraction * n) images of each class (at least
     one), then ``per_class`` caps the count. Images are drawn per class, independently of
-    the other classes, from ``seed`` and the class name.
+    the other classes, from ``seed`` and the class name, before decoding: with
+    ``on_bad_image="skip"`` a class can end up with fewer images than asked for.
     """
 
     classes: tuple[str, ...] | None = None

@@ -17,6 +17,9 @@ COMMANDS = {
     "costs": "zoo.cli.costs",
     "bench": "zoo.cli.bench",
     "tune": "zoo.cli.tune",
+    "analyze": "zoo.cli.analyze",
+    "prune": "zoo.cli.prune",
+    "claims": "zoo.cli.claims",
 }
 
 

@@ -1,0 +1,72 @@
+"""zoo claims: analytic claims are computed and correct; missing suite results say so with the command."""
+
+import csv
+
+import pytest
+
+from zoo.analysis import claims as C
+from zoo.bench.results import COLUMNS
+
+
+@pytest.fixture(scope="module")
+def empty_results(tmp_path_factory):
+    return tmp_path_factory.mktemp("results")
+
+
+def test_a_matches_the_formula_for_every_separable_unit():
+    claim = C.claim_a()
+    assert claim.verdict == C.HELD
+    rows = [line for line in claim.measured if line.startswith("| stage")]
+    assert len(rows) == 13  # MobileNet v1 has 13 depthwise-separable layers
+    # stage2_unit1: M = N = 128, K = 3 -> 1/128 + 1/9
+    cells = next(r for r in rows if r.startswith("| stage2_unit1 ")).strip("|").split("|")
+    assert float(cells[5]) == pytest.approx(1 / 128 + 1 / 9, abs=1e-5)
+    assert float(cells[7]) == pytest.approx(1 / 128 + 1 / 9, abs=1e-5)
+
+
+def test_e_dilation_widens_the_field_at_equal_params(empty_results):
+    claim = C.claim_e(empty_results)
+    assert claim.verdict.startswith(f"receptive field at equal params: {C.HELD}")
+    assert C.NOT_MEASURED in claim.verdict
+    assert any("zoo bench benchmarks/claims-dilation.toml" in line for line in claim.measured)
+
+
+def test_b_params_fall_with_groups_and_accuracy_waits_for_the_suite(empty_results):
+    claim = C.claim_b(empty_results)
+    assert claim.verdict == f"params: {C.HELD}; accuracy: {C.NOT_MEASURED}"
+    params = [int(line.split("|")[2].replace(",", "")) for line in claim.measured if line[:3] in ("| 1", "| 2", "| 4", "| 8")]
+    assert len(params) == 4 and params == sorted(params, reverse=True)
+
+
+def test_training_claims_without_results_say_not_measured_with_the_command(empty_results):
+    for fn, command in ((C.claim_c, "zoo bench benchmarks/claims-shuffle.toml"),
+                        (C.claim_g, "zoo claims --measure dead"), (C.claim_h, "zoo claims --measure dead")):
+        claim = fn(empty_results)
+        assert claim.verdict == C.NOT_MEASURED
+        assert any(command in line for line in claim.measured)
+        assert command in "\n".join(claim.commands)
+
+
+def _write_results(folder, rows):
+    folder.mkdir(parents=True)
+    with open(folder / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k, "") for k in COLUMNS})
+
+
+def test_c_reads_the_suite_results(tmp_path):
+    top1 = {(3, "true"): 0.61, (3, "false"): 0.55, (8, "true"): 0.58, (8, "false"): 0.60}
+    _write_results(tmp_path / "claims-shuffle", [
+        {"run_id": f"r{i}", "model": "shufflenet", "config": f"groups={g};shuffle={s};width=0.5", "seed": 0,
+         "top1": acc, "params": 1, "macs": 1} for i, ((g, s), acc) in enumerate(top1.items())])
+    claim = C.claim_c(tmp_path)
+    assert claim.verdict == C.NOT_HELD  # g=8 lost with the shuffle in these rows
+    text = "\n".join(claim.measured)
+    assert "+0.060" in text and "-0.020" in text
+
+
+def test_claims_markdown_lists_every_claim(empty_results):
+    md = C.claims_markdown([C.claim_c(empty_results), C.claim_g(empty_results)])
+    assert md.count("## ") == 2 and "not yet measured" in md and "Reproduce:" in md

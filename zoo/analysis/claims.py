@@ -1,0 +1,426 @@
+"""The survey's claims, each checked by a measurement the project can reproduce.
+
+``evaluate_claims(results_dir)`` returns one ``Claim`` per claim (a-h): what was measured,
+on which data and schedule, the command that reproduces it and the verdict. Analytic
+parts (costs and receptive fields from ``zoo.cost.analyze``) are computed here and now;
+accuracy parts READ the ``results.csv`` of a ``zoo bench benchmarks/claims-*.toml`` suite
+(or the JSON of ``zoo claims --measure dead``) and say "not yet measured" with the command
+when those files are missing. No number here is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NOT_MEASURED = "not yet measured"
+HELD, NOT_HELD = "held", "did not hold"
+
+# Suites behind the accuracy parts (benchmarks/<suite>.toml -> results/<suite>/results.csv).
+SUITES = {"b": "claims-groups", "c": "claims-shuffle", "d": "claims-width", "e": "claims-dilation",
+          "f": "claims-squeezenet"}
+DEAD_SUITE = "claims-dead"  # g and h: one trained grouped convnet, analysed and pruned
+MOBILENET_INPUT = (224, 224, 3)
+CIFAR_INPUT = (32, 32, 3)
+WIDTHS = (0.25, 0.5, 0.75, 1.0)          # MobileNet's width multipliers (paper Table 6)
+RESOLUTIONS = (128, 160, 192, 224)       # and resolutions (paper Table 7)
+GROUP_COUNTS = (1, 2, 4, 8)
+SQUEEZENET_ACCURACY_MARGIN = 0.02        # "AlexNet-level": top-1 at most 2 points below AlexNet's
+SQUEEZENET_PARAM_FACTOR = 10             # "far fewer": at least 10x fewer parameters
+
+
+@dataclass
+class Claim:
+    key: str
+    title: str
+    verdict: str = NOT_MEASURED
+    measured: list[str] = field(default_factory=list)   # markdown lines
+    data: str = ""
+    commands: list[str] = field(default_factory=list)
+
+    def to_markdown(self) -> str:
+        lines = [f"## {self.key}. {self.title}", "", f"**Verdict: {self.verdict}**", ""]
+        if self.data:
+            lines += [f"Data and schedule: {self.data}", ""]
+        lines += self.measured + [""]
+        lines += ["Reproduce:", "", "```", *self.commands, "```", ""]
+        return "\n".join(lines)
+
+
+def _suite_rows(results_dir: Path, suite: str) -> list[dict] | None:
+    from zoo.bench.results import read_rows
+
+    path = results_dir / suite / "results.csv"
+    return read_rows(path) if path.is_file() else None
+
+
+def _suite_data(suite: str) -> str:
+    from zoo.bench.spec import load_suite
+
+    path = Path("benchmarks") / f"{suite}.toml"
+    if not path.is_file():
+        return f"benchmarks/{suite}.toml"
+    return load_suite(path).description
+
+
+def _bench_command(suite: str) -> str:
+    return f"ZOO_DATA_DIR=<data> zoo bench benchmarks/{suite}.toml"
+
+
+def _table(header, rows) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _config(row) -> dict:
+    out = {}
+    for part in (row.get("config") or "").split(";"):
+        key, _, value = part.partition("=")
+        if key:
+            out[key] = value.strip('"')
+    return out
+
+
+def _mean_top1(rows, predicate) -> float | None:
+    picked = [r["top1"] for r in rows if r.get("top1") is not None and predicate(r)]
+    return sum(picked) / len(picked) if picked else None
+
+
+def _missing(claim: Claim, suite: str) -> None:
+    claim.measured.append(f"Accuracy: {NOT_MEASURED} — run: `{_bench_command(suite)}`")
+
+
+# --- a: depthwise-separable cost ratio ----------------------------------------------------
+
+
+def claim_a() -> Claim:
+    import zoo
+    from zoo.cost import analyze
+
+    claim = Claim("a", "A depthwise-separable layer costs 1/N + 1/K² of a standard convolution",
+                  data=f"analytic (zoo.cost), MobileNet v1 width 1.0 at {MOBILENET_INPUT[0]}×{MOBILENET_INPUT[1]}",
+                  commands=["zoo claims"])
+    separable_model = zoo.build("mobilenet", input_shape=MOBILENET_INPUT)
+    separable = {r.name: r for r in analyze(separable_model).rows}
+    standard = {r.name: r for r in analyze(zoo.build("mobilenet_conv", input_shape=MOBILENET_INPUT)).rows}
+    rows, worst = [], 0.0
+    for name, dw in separable.items():
+        if not name.endswith("_dw_dw"):
+            continue
+        unit = name[: -len("_dw_dw")]
+        pw, conv = separable[f"{unit}_pw_conv"], standard[f"{unit}_conv_conv"]
+        k2 = math.prod(separable_model.get_layer(name).kernel_size)
+        n = pw.output_shape[-1]
+        formula = 1 / n + 1 / k2
+        macs_ratio = (dw.macs + pw.macs) / conv.macs
+        params_ratio = (dw.params + pw.params) / conv.params
+        worst = max(worst, abs(macs_ratio - formula), abs(params_ratio - formula))
+        rows.append((unit, dw.input_shapes[0][-1], n, f"{conv.macs:,}", f"{dw.macs + pw.macs:,}",
+                     f"{macs_ratio:.5f}", f"{params_ratio:.5f}", f"{formula:.5f}"))
+    claim.measured += ["Per depthwise-separable unit (depthwise 3×3 + pointwise 1×1, BatchNorm excluded from "
+                       "params) against the same unit of `mobilenet_conv` (one standard 3×3 convolution):", ""]
+    claim.measured += _table(("unit", "M", "N", "standard MACs", "separable MACs", "MACs ratio",
+                              "params ratio", "1/N + 1/K²"), rows)
+    claim.measured += ["", f"Largest |measured − formula| over {len(rows)} units: {worst:.2e}."]
+    claim.verdict = HELD if rows and worst < 1e-9 else NOT_HELD
+    return claim
+
+
+# --- b: groups -> fewer parameters ---------------------------------------------------------
+
+
+def _convnet(groups: int, **kw):
+    import zoo
+
+    if groups == 1:
+        return zoo.build("convnet", conv="standard", width=0.5, input_shape=CIFAR_INPUT, num_classes=10, **kw)
+    return zoo.build("convnet", conv="grouped", groups=groups, width=0.5, input_shape=CIFAR_INPUT,
+                     num_classes=10, **kw)
+
+
+def claim_b(results_dir: Path) -> Claim:
+    from zoo.cost import analyze
+
+    suite = SUITES["b"]
+    claim = Claim("b", "More groups → fewer parameters (and the accuracy it costs)", data=_suite_data(suite),
+                  commands=["zoo claims", _bench_command(suite)])
+    costs = {g: analyze(_convnet(g)) for g in GROUP_COUNTS}
+    rows = _suite_rows(results_dir, suite)
+    acc = {}
+    if rows:
+        for g in GROUP_COUNTS:
+            want = (lambda r, g=g: _config(r).get("conv") == "standard") if g == 1 else \
+                   (lambda r, g=g: _config(r).get("groups") == str(g) and _config(r).get("conv") == "grouped")
+            acc[g] = _mean_top1(rows, want)
+    table = [(g, f"{costs[g].params:,}", f"{costs[g].macs:,}",
+              f"{acc[g]:.3f}" if acc.get(g) is not None else NOT_MEASURED) for g in GROUP_COUNTS]
+    claim.measured += ["convnet width 0.5 at 32×32, 10 classes (groups=1 is conv='standard'):", ""]
+    claim.measured += _table(("groups", "params", "MACs", "top-1"), table)
+    params = [costs[g].params for g in GROUP_COUNTS]
+    fewer = all(a > b for a, b in zip(params, params[1:]))
+    claim.measured += ["", f"Parameters fall strictly with the group count: {'yes' if fewer else 'no'} (analytic)."]
+    if not rows or any(acc.get(g) is None for g in GROUP_COUNTS):
+        _missing(claim, suite)
+        claim.verdict = ("params: " + (HELD if fewer else NOT_HELD)) + f"; accuracy: {NOT_MEASURED}"
+    else:
+        claim.measured.append("Accuracy change from groups=1: " +
+                              ", ".join(f"g={g}: {acc[g] - acc[1]:+.3f}" for g in GROUP_COUNTS[1:]))
+        claim.verdict = HELD if fewer else NOT_HELD
+    return claim
+
+
+# --- c: channel shuffle --------------------------------------------------------------------
+
+
+def claim_c(results_dir: Path) -> Claim:
+    suite = SUITES["c"]
+    claim = Claim("c", "Channel shuffle helps stacked grouped convolutions (ShuffleNet, g=3 and g=8)",
+                  data=_suite_data(suite), commands=[_bench_command(suite)])
+    rows = _suite_rows(results_dir, suite)
+    if not rows:
+        _missing(claim, suite)
+        return claim
+    table, wins = [], []
+    for g in (3, 8):
+        on = _mean_top1(rows, lambda r: _config(r).get("groups") == str(g) and _config(r).get("shuffle") == "true")
+        off = _mean_top1(rows, lambda r: _config(r).get("groups") == str(g) and _config(r).get("shuffle") == "false")
+        if on is None or off is None:
+            _missing(claim, suite)
+            return claim
+        table.append((g, f"{on:.3f}", f"{off:.3f}", f"{on - off:+.3f}"))
+        wins.append(on > off)
+    claim.measured += _table(("groups", "top-1 with shuffle", "top-1 without", "difference"), table)
+    claim.verdict = HELD if all(wins) else NOT_HELD
+    return claim
+
+
+# --- d: width / resolution multipliers -----------------------------------------------------
+
+
+def claim_d(results_dir: Path) -> Claim:
+    import zoo
+    from zoo.cost import analyze
+
+    suite = SUITES["d"]
+    claim = Claim("d", "Width and resolution multipliers trade accuracy for cost smoothly (MobileNet)",
+                  data=_suite_data(suite), commands=["zoo claims", _bench_command(suite)])
+    grid = {}
+    for w in WIDTHS:
+        model = zoo.build("mobilenet", width=w, input_shape=(RESOLUTIONS[-1], RESOLUTIONS[-1], 3))
+        for r in RESOLUTIONS:
+            grid[w, r] = analyze(model, input_shape=(r, r, 3)).macs
+    claim.measured += ["MobileNet v1 MACs (millions) by width (rows) and resolution (columns), analytic:", ""]
+    claim.measured += _table(("width", *map(str, RESOLUTIONS)),
+                             [(w, *(f"{grid[w, r] / 1e6:.1f}" for r in RESOLUTIONS)) for w in WIDTHS])
+    monotone = all(grid[w, r] < grid[w2, r] for w, w2 in zip(WIDTHS, WIDTHS[1:]) for r in RESOLUTIONS) and \
+        all(grid[w, r] < grid[w, r2] for r, r2 in zip(RESOLUTIONS, RESOLUTIONS[1:]) for w in WIDTHS)
+    claim.measured += ["", f"Cost rises monotonically along both axes: {'yes' if monotone else 'no'}."]
+    rows = _suite_rows(results_dir, suite)
+    acc = {w: _mean_top1(rows, lambda r, w=w: float(_config(r).get("width", "nan")) == w) for w in WIDTHS} \
+        if rows else {}
+    if not rows or any(v is None for v in acc.values()):
+        _missing(claim, suite)
+        claim.verdict = f"cost: {HELD if monotone else NOT_HELD}; accuracy: {NOT_MEASURED}"
+        return claim
+    claim.measured += ["", "Accuracy by width (CIFAR-10 suite):", ""]
+    claim.measured += _table(("width", "top-1"), [(w, f"{acc[w]:.3f}") for w in WIDTHS])
+    rising = all(acc[a] <= acc[b] for a, b in zip(WIDTHS, WIDTHS[1:]))
+    claim.verdict = HELD if monotone and rising else NOT_HELD
+    return claim
+
+
+# --- e: dilation -------------------------------------------------------------------------------
+
+
+def claim_e(results_dir: Path) -> Claim:
+    import zoo
+    from zoo.blocks.dilated import BASIC_DILATIONS
+    from zoo.cost import analyze
+
+    suite = SUITES["e"]
+    claim = Claim("e", "Dilation widens the receptive field at equal parameters",
+                  data=f"analytic at {CIFAR_INPUT[0]}×{CIFAR_INPUT[1]} and 224×224; accuracy: {_suite_data(suite)}",
+                  commands=["zoo claims", _bench_command(suite)])
+    table, numbers = [], {}
+    for name in ("dilated", "dilated_plain"):
+        for size in (CIFAR_INPUT[0], 224):
+            report = analyze(zoo.build(name, input_shape=(size, size, 3), num_classes=10))
+            last_conv = [r for r in report.rows if r.type == "Conv2D"][-1]  # before global pooling
+            numbers[name, size] = (report.params, last_conv.receptive_field[0])
+            table.append((name, size, f"{report.params:,}", f"{report.macs:,}", last_conv.name,
+                          "×".join(str(s) for s in last_conv.receptive_field)))
+    claim.measured += [f"`dilated`: context module at rates {BASIC_DILATIONS}; `dilated_plain`: the same "
+                       "layers at rate 1. Receptive field of the last convolution (before global pooling):", ""]
+    claim.measured += _table(("model", "input", "params", "MACs", "last conv", "receptive field"), table)
+    held = all(numbers["dilated", s][0] == numbers["dilated_plain", s][0]
+               and numbers["dilated", s][1] > numbers["dilated_plain", s][1] for s in (CIFAR_INPUT[0], 224))
+    claim.measured += ["", f"Equal parameters and a wider receptive field: {'yes' if held else 'no'}."]
+    rows = _suite_rows(results_dir, suite)
+    if rows:
+        accs = {r["model"] + (f"({r['config']})" if r.get("config") else ""): r["top1"] for r in rows}
+        claim.measured += ["", "Accuracy (CIFAR-10 suite):", ""]
+        claim.measured += _table(("run", "top-1"), [(k, f"{v:.3f}") for k, v in sorted(accs.items())])
+    else:
+        _missing(claim, suite)
+    claim.verdict = f"receptive field at equal params: {HELD if held else NOT_HELD}" + \
+        ("" if rows else f"; accuracy effect: {NOT_MEASURED}")
+    return claim
+
+
+# --- f: SqueezeNet vs AlexNet ----------------------------------------------------------------
+
+
+def claim_f(results_dir: Path) -> Claim:
+    import zoo
+    from zoo.cost import analyze
+
+    suite = SUITES["f"]
+    claim = Claim("f", "SqueezeNet reaches AlexNet-level accuracy with far fewer parameters",
+                  data=_suite_data(suite), commands=["zoo claims", _bench_command(suite)])
+    params = {n: analyze(zoo.build(n)).params for n in ("alexnet", "squeezenet1_0", "squeezenet1_1")}
+    claim.measured += ["Parameters at 224×224, 1000 classes (analytic):", ""]
+    claim.measured += _table(("model", "params", "AlexNet / model"),
+                             [(n, f"{p:,}", f"{params['alexnet'] / p:.1f}×") for n, p in params.items()])
+    rows = _suite_rows(results_dir, suite)
+    acc = {n: _mean_top1(rows, lambda r, n=n: r["model"] == n) for n in params} if rows else {}
+    if not rows or any(v is None for v in acc.values()):
+        _missing(claim, suite)
+        return claim
+    run_params = {r["model"]: r["params"] for r in rows}
+    claim.measured += ["", "Accuracy and parameters in the suite:", ""]
+    claim.measured += _table(("model", "params", "top-1"), [(n, f"{run_params[n]:,}", f"{acc[n]:.3f}") for n in params])
+    held = all(acc[n] >= acc["alexnet"] - SQUEEZENET_ACCURACY_MARGIN
+               and run_params["alexnet"] >= SQUEEZENET_PARAM_FACTOR * run_params[n]
+               for n in ("squeezenet1_0", "squeezenet1_1"))
+    claim.measured.append(f"\nCriterion: top-1 ≥ AlexNet's − {SQUEEZENET_ACCURACY_MARGIN} with ≥ "
+                          f"{SQUEEZENET_PARAM_FACTOR}× fewer parameters.")
+    claim.verdict = HELD if held else NOT_HELD
+    return claim
+
+
+# --- g, h: dead channels and correlation of a trained model ----------------------------------------
+
+
+def _measure_command() -> str:
+    return f"ZOO_DATA_DIR=<data> zoo claims --measure dead   # trains benchmarks/{DEAD_SUITE}.toml's model once"
+
+
+def claim_g(results_dir: Path) -> Claim:
+    claim = Claim("g", "Trained networks have dead channels, and removing them costs no accuracy",
+                  data=_suite_data(DEAD_SUITE), commands=[_measure_command()])
+    path = results_dir / DEAD_SUITE / "dead.json"
+    if not path.is_file():
+        claim.measured.append(f"{NOT_MEASURED} — run: `{_measure_command()}`")
+        return claim
+    d = json.loads(path.read_text())
+    claim.measured += _table(("model", "dead channels", "of", "params saved", "MACs saved", "top-1 before",
+                              "top-1 after pruning"),
+                             [(d["model"], d["dead_channels"], d["channels"], f"{d['params_saved']:,}",
+                               f"{d['macs_saved']:,}", f"{d['top1_before']:.4f}", f"{d['top1_after']:.4f}")])
+    held = d["dead_channels"] > 0 and abs(d["top1_after"] - d["top1_before"]) < 1e-9
+    claim.verdict = HELD if held else NOT_HELD + (" (no dead channels found)" if not d["dead_channels"] else "")
+    return claim
+
+
+def claim_h(results_dir: Path) -> Claim:
+    claim = Claim("h", "Grouped convolutions give block-structured channel correlation",
+                  data=_suite_data(DEAD_SUITE), commands=[_measure_command()])
+    path = results_dir / DEAD_SUITE / "correlation.json"
+    if not path.is_file():
+        claim.measured.append(f"{NOT_MEASURED} — run: `{_measure_command()}`")
+        return claim
+    d = json.loads(path.read_text())
+    rows = [(r["layer"], r["groups"], "grouped" if r["grouped"] else "standard (same partition)",
+             f"{r['activation_within']:.3f}", f"{r['activation_across']:.3f}") for r in d["layers"]]
+    claim.measured += _table(("layer", "groups", "kind", "mean |corr| within", "across"), rows)
+    grouped = [r for r in d["layers"] if r["grouped"]]
+    held = bool(grouped) and all(r["activation_within"] > r["activation_across"] for r in grouped)
+    claim.verdict = HELD if held else NOT_HELD
+    return claim
+
+
+def evaluate_claims(results_dir: str | Path = "results") -> list[Claim]:
+    results_dir = Path(results_dir)
+    return [claim_a(), claim_b(results_dir), claim_c(results_dir), claim_d(results_dir), claim_e(results_dir),
+            claim_f(results_dir), claim_g(results_dir), claim_h(results_dir)]
+
+
+def claims_markdown(claims: list[Claim]) -> str:
+    head = ["# Claims of the survey, checked", "",
+            "Generated by `zoo claims`; do not edit. Analytic numbers come from `zoo.cost`; accuracy numbers "
+            "from the benchmark suites' `results.csv`. MACs = multiply-accumulates.", "",
+            "| claim | verdict |", "|---|---|"]
+    head += [f"| {c.key}. {c.title} | {c.verdict} |" for c in claims]
+    return "\n".join(head + [""] + [c.to_markdown() for c in claims])
+
+
+def measure_dead(suite_path: str | Path, out: str | Path, data_dir: str | None = None, *,
+                 sample: int = 256, progress: bool = False) -> dict:
+    """Train the suite's first model with the project's training loop, then measure g and h.
+
+    Writes ``model.keras``, ``dead.json`` (dead channels, pruning saving, top-1 before and
+    after removing the exactly-dead ones) and ``correlation.json`` (every grouped conv, and
+    the standard stem with the same partition as a control) to ``out``.
+    """
+    import keras
+    import numpy as np
+
+    import zoo
+    from zoo.analysis.correlation import channel_correlation
+    from zoo.analysis.dead import dead_channels
+    from zoo.analysis.prune import apply_pruning
+    from zoo.bench.runner import load_data
+    from zoo.bench.spec import load_suite
+    from zoo.training import compile_model, train_and_evaluate
+
+    suite = load_suite(suite_path)
+    if len(suite.models) != 1:
+        raise ValueError(f"{suite_path}: the dead-channel measurement trains ONE model; found {len(suite.models)}")
+    train, val, recipe = load_data(suite, data_dir)
+    spec = dict(suite.models[0])
+    name = spec.pop("name")
+    spec.pop("grid", None)
+    model = zoo.build(name, input_shape=suite.input_shape, num_classes=train.num_classes, **spec)
+    seed = int(suite.run.get("seeds", [0])[0])
+    before = train_and_evaluate(model, train, val, recipe, seed=seed, progress=progress)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
+    images = train.as_arrays()[0][:sample].astype("float32")
+    report = dead_channels(model, images)
+    plan = report.plan
+    pruned = apply_pruning(plan)
+    steps = max(1, train.num_examples // recipe.batch_size)
+    compile_model(pruned, recipe, steps_per_epoch=steps, num_classes=train.num_classes)
+    val_x, val_y = val.as_arrays()
+    after = pruned.evaluate(val_x.astype("float32"), val_y, verbose=0, return_dict=True)
+    compile_model(model, recipe, steps_per_epoch=steps, num_classes=train.num_classes)
+    again = model.evaluate(val_x.astype("float32"), val_y, verbose=0, return_dict=True)
+    dead = {"model": model.name, "config": spec, "dead_channels": sum(len(r.dead) for r in report.layers),
+            "exactly_removable_classes": len(plan.removed),
+            "channels": sum(r.channels for r in report.layers), "params_saved": plan.predicted_params_saved,
+            "macs_saved": plan.predicted_macs_saved, "top1_trained": before["top1"],
+            "top1_before": float(again["top1"]), "top1_after": float(after["top1"]),
+            "layers": [{"name": r.name, "channels": r.channels, "dead": r.dead} for r in report.layers]}
+    (out / "dead.json").write_text(json.dumps(dead, indent=2))
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D) and getattr(layer, "groups", 1) > 1:
+            layers.append((layer.name, layer.groups, True))
+    if layers:
+        stem = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+        channels = stem.output.shape[-1]
+        g = layers[0][1] if channels % layers[0][1] == 0 else 1
+        layers.append((stem.name, g, False))
+    corr = []
+    for layer_name, groups, grouped in layers:
+        c = channel_correlation(model, layer_name, images[:64], groups=groups)
+        corr.append({"layer": layer_name, "groups": groups, "grouped": grouped,
+                     "activation_within": c.activation_within, "activation_across": c.activation_across,
+                     "weights_within": c.weights_within, "weights_across": c.weights_across})
+    (out / "correlation.json").write_text(json.dumps({"model": model.name, "layers": corr}, indent=2))
+    del np
+    return dead

@@ -220,6 +220,8 @@ def test_kill_and_resume_finishes_each_run_once(finished, workdir):
         assert abs(row["top1"] - reference[row["run_id"]]) <= 0.001, row["model"]
     with open(out / "results.csv", newline="") as f:
         assert len(list(csv.reader(f))) == len(wanted) + 1
+    for run_id in wanted:  # one file each for hparams, train, validation: the interrupted attempt's are gone
+        assert len(list((out / "tb" / run_id).rglob("events.out.tfevents.*"))) == 3
 
 
 def test_second_runner_is_refused(workdir, capsys):

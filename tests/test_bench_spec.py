@@ -48,6 +48,10 @@ def test_shipped_suites_load(suite):
     assert spec.configurations()
 
 
+def test_shipped_suite_by_name():
+    assert load_suite("quick").path.resolve() == (BENCHMARKS / "quick.toml").resolve()
+
+
 def test_quick_suite_covers_three_families():
     spec = load_suite(BENCHMARKS / "quick.toml")
     assert len({get_spec(m["name"]).family for m in spec.models}) >= 3
@@ -131,7 +135,7 @@ def test_bad_values_are_rejected(tmp_path, edit, message):
 
 
 def test_missing_file_and_broken_toml(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="does not exist.*shipped suite name: cifar10, quick"):
         load_suite(tmp_path / "nope.toml")
     with pytest.raises(ValueError, match="not valid TOML"):
         load_suite(write(tmp_path, "name = \n"))

@@ -180,12 +180,28 @@ def _positive_int(value: Any, where: str, path: Path) -> int:
     return value
 
 
+SUITES_DIR = "benchmarks"
+
+
+def resolve_suite_path(path: str | Path) -> Path:
+    """A suite file, or the bare name of a shipped suite (``quick`` -> ``benchmarks/quick.toml``,
+    looked up in the working directory, then beside the zoo package's checkout)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.suffix != ".toml" and len(path.parts) == 1:
+        for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+            candidate = root / SUITES_DIR / f"{path.name}.toml"
+            if candidate.is_file():
+                return candidate
+    shipped = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / SUITES_DIR).glob("*.toml"))
+    raise FileNotFoundError(f"suite file {str(path)!r} does not exist; give a path to a .toml file"
+                            + (f" or a shipped suite name: {', '.join(shipped)}" if shipped else ""))
+
+
 def load_suite(path: str | Path) -> Suite:
     """Parse and check the structure of a suite file (cheap: no TensorFlow, no data)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"suite file {str(path)!r} does not exist "
-                                f"(suites ship in benchmarks/: quick.toml, cifar10.toml, tiny-imagenet-10.toml)")
+    path = resolve_suite_path(path)
     text = path.read_text()
     try:
         doc = tomllib.loads(text)

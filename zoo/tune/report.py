@@ -73,7 +73,8 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        # Counts (params, MACs) exactly; measurements to 6 significant digits.
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
     return str(value)
 
 
@@ -83,7 +84,8 @@ def write_csv(path: Path, spec: TuneSpec, rows: Sequence[Mapping[str, Any]]) -> 
     writer = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in columns})
+        # Knob values as written in the spec (1.0 stays 1.0, so it pastes back as a float).
+        writer.writerow({k: str(row[k]) if k in spec.space else _cell(row.get(k)) for k in columns})
     path.write_text(buf.getvalue())
 
 
@@ -100,7 +102,7 @@ def _table(spec: TuneSpec, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         secs = "" if r.get("train_seconds") is None else f"{r['train_seconds']:.0f}"
         params = "" if r.get("params") is None else _fmt(r["params"])
         macs = "" if r.get("macs") is None else _fmt(r["macs"])
-        lines.append(f"| {r['trial']} | " + " | ".join(_cell(r[k]) for k in spec.space)
+        lines.append(f"| {r['trial']} | " + " | ".join(str(r[k]) for k in spec.space)
                      + f" | {acc} | {params} | {macs} | {lat} | {secs} |")
     return lines
 
@@ -138,7 +140,7 @@ def render_markdown(spec: TuneSpec, rows: Sequence[Mapping[str, Any]], png_name:
     lines += ["", f"## Rejected by the budget ({len(rejected)})", ""]
     if rejected:
         lines += ["| trial | " + " | ".join(spec.space) + " | why |", "|---" * (len(spec.space) + 2) + "|"]
-        lines += [f"| {r['trial']} | " + " | ".join(_cell(r[k]) for k in spec.space) + f" | {r['reason']} |"
+        lines += [f"| {r['trial']} | " + " | ".join(str(r[k]) for k in spec.space) + f" | {r['reason']} |"
                   for r in rejected]
     else:
         lines.append("(none)")

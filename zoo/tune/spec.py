@@ -441,12 +441,16 @@ def cheapest_points(spec: TuneSpec) -> tuple[list[dict[str, Any]], bool]:
 
 
 def measure_cost(model, budget: Budget, latency: bool | None = None) -> dict[str, float]:
-    """Params and MACs (zoo.cost), plus latency if asked (default: when the budget limits it)."""
+    """Params and MACs (zoo.cost), then latency if asked (default: when the budget limits it).
+
+    Latency, the slow measurement, is skipped when params or MACs are already over budget.
+    """
     from zoo.cost import analyze
 
     report = analyze(model)
     cost = {"params": float(report.params), "macs": float(report.macs)}
-    if budget.needs_latency if latency is None else latency:
+    wanted = budget.needs_latency if latency is None else latency
+    if wanted and not budget.violations(cost):
         from zoo.bench.latency import measure_latency
 
         lat = measure_latency(model, batch_size=budget.latency_batch, warmup=budget.latency_warmup,

@@ -64,10 +64,10 @@ def _unit(x, kind, filters, *, strides, dilation, groups, reduction, name):
     "groups": "an integer >= 2 dividing every layer's channels (32, 64, 128, 256 at width 1): for 'grouped'",
     "reduction": "an integer >= 1: channel reduction of the 'pointwise' bottleneck",
 }, variants={
-    "convnet_dilated": {"conv": "dilated"},
-    "convnet_grouped": {"conv": "grouped"},
-    "convnet_separable": {"conv": "separable"},
-    "convnet_pointwise": {"conv": "pointwise"},
+    "convnet_dilated": {"conv": "dilated", "name": "convnet_dilated"},
+    "convnet_grouped": {"conv": "grouped", "name": "convnet_grouped"},
+    "convnet_separable": {"conv": "separable", "name": "convnet_separable"},
+    "convnet_pointwise": {"conv": "pointwise", "name": "convnet_pointwise"},
 })
 def convnet(*, conv="standard", width=1.0, dilation=2, groups=4, reduction=4, input_shape=(224, 224, 3),
             num_classes=1000, include_top=True, pooling=None, classifier_activation="softmax", dropout=0.0,

@@ -66,10 +66,10 @@ def total_stride(plan):
     "conv": list(CONV_KINDS),
     "output_stride": list(OUTPUT_STRIDES),
 }, variants={
-    "mobilenet_w025": {"width": 0.25},
-    "mobilenet_w050": {"width": 0.5},
-    "mobilenet_w075": {"width": 0.75},
-    "mobilenet_conv": {"conv": "standard"},
+    "mobilenet_w025": {"width": 0.25, "name": "mobilenet_w025"},
+    "mobilenet_w050": {"width": 0.5, "name": "mobilenet_w050"},
+    "mobilenet_w075": {"width": 0.75, "name": "mobilenet_w075"},
+    "mobilenet_conv": {"conv": "standard", "name": "mobilenet_conv"},
 })
 def mobilenet(*, width=1.0, depth_multiplier=1, conv="separable", output_stride=None,
               input_shape=(224, 224, 3), num_classes=1000, include_top=True, pooling=None,

@@ -43,10 +43,10 @@ LAST_CHANNELS = 1280  # widened only when width > 1, as in the paper's reference
     "expansion": "a number >= 1: expansion factor t of the bottlenecks (the paper's 6)",
     "output_stride": list(OUTPUT_STRIDES),
 }, variants={
-    "mobilenet_v2_w035": {"width": 0.35},
-    "mobilenet_v2_w050": {"width": 0.5},
-    "mobilenet_v2_w075": {"width": 0.75},
-    "mobilenet_v2_w140": {"width": 1.4},
+    "mobilenet_v2_w035": {"width": 0.35, "name": "mobilenet_v2_w035"},
+    "mobilenet_v2_w050": {"width": 0.5, "name": "mobilenet_v2_w050"},
+    "mobilenet_v2_w075": {"width": 0.75, "name": "mobilenet_v2_w075"},
+    "mobilenet_v2_w140": {"width": 1.4, "name": "mobilenet_v2_w140"},
 })
 def mobilenet_v2(*, width=1.0, expansion=6, output_stride=None, input_shape=(224, 224, 3),
                  num_classes=1000, include_top=True, pooling=None, classifier_activation="softmax",

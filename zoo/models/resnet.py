@@ -38,9 +38,9 @@ def _check_depth(owner, depth):
     "depth": "6n+2 with n >= 1: 20, 32, 44, 56, 110 in the paper",
     "width": "a number > 0: width multiplier on the 16/32/64 stage channels",
 }, variants={
-    "resnet20": {"depth": 20},
-    "resnet32": {"depth": 32},
-    "resnet56": {"depth": 56},
+    "resnet20": {"depth": 20, "name": "resnet20"},
+    "resnet32": {"depth": 32, "name": "resnet32"},
+    "resnet56": {"depth": 56, "name": "resnet56"},
 })
 def resnet(*, depth=20, width=1.0, input_shape=(32, 32, 3), num_classes=10, include_top=True,
            pooling=None, classifier_activation="softmax", dropout=0.0, small_input=None, name="resnet"):

@@ -128,7 +128,7 @@ class BenchRunner:
         if old != self.suite.fingerprint:
             raise ValueError(
                 f"{self.out} holds results of a different dataset/recipe than {self.suite.path} now "
-                f"describes (suite fingerprint {old} != {self.suite.fingerprint}); rerun with --restart "
+                f"describes (suite fingerprint {str(old)[:12]} != {self.suite.fingerprint[:12]}); rerun with --restart "
                 f"to discard them, or pass another --out")
 
     def clear_output(self) -> None:

@@ -4,7 +4,7 @@ HELP = "run a benchmark suite (benchmarks/*.toml): accuracy, params, MACs, laten
 
 
 def add_arguments(parser):
-    parser.add_argument("suite", help="suite file, e.g. benchmarks/quick.toml")
+    parser.add_argument("suite", help="suite file (benchmarks/quick.toml) or a shipped suite name (quick)")
     parser.add_argument("--out", metavar="DIR", help="results directory (default: results/<suite name>/)")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="folder holding the image-folder datasets (default: $ZOO_DATA_DIR; "

@@ -366,11 +366,11 @@ def measure_dead(suite_path: str | Path, out: str | Path, data_dir: str | None =
     the standard stem with the same partition as a control) to ``out``.
     """
     import keras
-    import numpy as np
 
     import zoo
     from zoo.analysis.correlation import channel_correlation
     from zoo.analysis.dead import dead_channels
+    from zoo.analysis.data import sample_images
     from zoo.analysis.prune import apply_pruning
     from zoo.bench.runner import load_data
     from zoo.bench.spec import load_suite
@@ -389,16 +389,16 @@ def measure_dead(suite_path: str | Path, out: str | Path, data_dir: str | None =
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
-    images = train.as_arrays()[0][:sample].astype("float32")
+    images = sample_images(train, sample)
     report = dead_channels(model, images)
     plan = report.plan
     pruned = apply_pruning(plan)
     steps = max(1, train.num_examples // recipe.batch_size)
     compile_model(pruned, recipe, steps_per_epoch=steps, num_classes=train.num_classes)
-    val_x, val_y = val.as_arrays()
-    after = pruned.evaluate(val_x.astype("float32"), val_y, verbose=0, return_dict=True)
+    val_batches = val.pipeline(recipe.batch_size, training=False)
+    after = pruned.evaluate(val_batches, verbose=0, return_dict=True)
     compile_model(model, recipe, steps_per_epoch=steps, num_classes=train.num_classes)
-    again = model.evaluate(val_x.astype("float32"), val_y, verbose=0, return_dict=True)
+    again = model.evaluate(val_batches, verbose=0, return_dict=True)
     dead = {"model": model.name, "config": spec, "dead_channels": sum(len(r.dead) for r in report.layers),
             "exactly_removable_classes": len(plan.removed),
             "channels": sum(r.channels for r in report.layers), "params_saved": plan.predicted_params_saved,
@@ -422,5 +422,4 @@ def measure_dead(suite_path: str | Path, out: str | Path, data_dir: str | None =
                      "activation_within": c.activation_within, "activation_across": c.activation_across,
                      "weights_within": c.weights_within, "weights_across": c.weights_across})
     (out / "correlation.json").write_text(json.dumps({"model": model.name, "layers": corr}, indent=2))
-    del np
     return dead

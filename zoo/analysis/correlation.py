@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from zoo.analysis.graph import _inputs
 from zoo.common import invalid
 
 
@@ -71,7 +72,7 @@ def channel_correlation(model, layer_name: str, images, *, groups: int | None = 
     groups = groups or getattr(layer, "groups", 1)
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or out_channels % groups:
         raise invalid("channel_correlation", "groups", groups, f"a divisor of the {out_channels} output channels")
-    probe = keras.Model(model.inputs, layer.output)
+    probe = keras.Model(_inputs(model), layer.output)
     acts = keras.ops.convert_to_numpy(probe(np.asarray(images, dtype="float32"), training=False))
     acts = acts.reshape(-1, acts.shape[-1]).astype("float64")
     if len(acts) > max_positions:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from zoo.analysis.graph import build_channel_graph
+from zoo.analysis.graph import _inputs, build_channel_graph
 from zoo.common import invalid
 
 
@@ -167,7 +167,7 @@ def dead_channels(model, images, thresholds: Thresholds | None = None, *, batch_
     if not convs:
         raise ValueError(f"dead_channels: model {model.name!r} has no convolution")
     measured = [_activation_output(graph, readers, n) for n in convs]
-    probe = keras.Model(model.inputs, [t for t, _ in measured])
+    probe = keras.Model(_inputs(model), [t for t, _ in measured])
     n = len(images)
     sums = sq = nonzero = abs_sum = None
     for start in range(0, n, batch_size):

@@ -190,3 +190,8 @@ def build_channel_graph(model) -> ChannelGraph:
     for n, why in pin_reason.items():
         graph.pinned.setdefault(uf.find(n), why)
     return graph
+
+
+def _inputs(model):
+    """The model's input in the structure it was built with (a bare tensor for one input)."""
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from zoo.analysis.graph import ChannelGraph, build_channel_graph, is_per_channel
+from zoo.analysis.graph import ChannelGraph, _inputs, build_channel_graph, is_per_channel
 from zoo.blocks.residual import ShortcutA
 from zoo.blocks.shuffle_unit import ChannelSlice
 from zoo.common import invalid
@@ -90,7 +90,7 @@ def exit_max_abs(graph: ChannelGraph, images, batch_size: int = 32) -> dict[int,
     order = list(tensors.values())
     if not order:
         return {}
-    probe = keras.Model(graph.model.inputs, order)
+    probe = keras.Model(_inputs(graph.model), order)
     images = np.asarray(images)
     result = [None] * len(order)
     for start in range(0, len(images), batch_size):

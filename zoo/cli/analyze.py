@@ -1,0 +1,84 @@
+"""``zoo analyze MODEL``: dead channels (with their cost and receptive field) and channel correlation."""
+
+HELP = "dead channels per layer (params/MACs they cost, receptive field) and channel correlation of a model"
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="a saved .keras model (trained), or a registry name (built untrained)")
+    parser.add_argument("--data", default="cifar10", help="dataset name or folder for the sample (default: cifar10)")
+    parser.add_argument("--split", default="train", help="split to sample (default: train)")
+    parser.add_argument("--samples", type=int, default=256, help="images in the sample (default: 256)")
+    parser.add_argument("--data-dir", metavar="DIR", help="image-folder datasets (default: $ZOO_DATA_DIR)")
+    parser.add_argument("--mean-abs", type=float, default=1e-6, help="zero: mean |activation| <= this")
+    parser.add_argument("--variance", type=float, default=1e-8, help="constant: variance <= this")
+    parser.add_argument("--gamma", type=float, default=1e-3, help="flag BatchNorm |gamma| <= this")
+    parser.add_argument("--weight-norm", type=float, default=1e-6, help="flag filter L1 norm <= this")
+    parser.add_argument("--correlation", nargs="*", metavar="LAYER",
+                        help="also correlate these conv layers' channels (no names: every grouped conv)")
+    parser.add_argument("--groups", type=int, help="partition for --correlation of standard layers")
+    parser.add_argument("--tensorboard", metavar="DIR", help="write scalars, histograms and correlation images here")
+    parser.add_argument("--json", metavar="FILE", help="write the per-layer report as JSON")
+
+
+def load_model(spec: str):
+    """A .keras file, or a registry name (``zoo list``) built with its defaults."""
+    from pathlib import Path
+
+    import keras
+
+    import zoo
+
+    if spec.endswith(".keras"):
+        if not Path(spec).is_file():
+            raise FileNotFoundError(f"no such model file: {spec}")
+        return keras.saving.load_model(spec)
+    return zoo.build(spec)
+
+
+def run(args) -> int:
+    import json
+    import os
+
+    import keras
+
+    from zoo.analysis import Thresholds, channel_correlation, dead_channels
+    from zoo.analysis.data import load_sample
+
+    thresholds = Thresholds(args.mean_abs, args.variance, args.gamma, args.weight_norm)  # checks values first
+    if args.samples < 1:
+        raise ValueError(f"zoo analyze: invalid --samples={args.samples}; allowed: an integer >= 1")
+    model = load_model(args.model)
+    size = model.input_shape[1]
+    images, _ = load_sample(args.data, split=args.split, count=args.samples, image_size=size,
+                            data_dir=args.data_dir or os.environ.get("ZOO_DATA_DIR") or None)
+    report = dead_channels(model, images, thresholds)
+    print(report.format_table())
+    correlations = []
+    if args.correlation is not None:
+        names = args.correlation or [layer.name for layer in model.layers
+                                     if isinstance(layer, keras.layers.Conv2D) and getattr(layer, "groups", 1) > 1]
+        for name in names:
+            c = channel_correlation(model, name, images[:64], groups=args.groups)
+            correlations.append(c)
+            print(c.summary())
+    if args.tensorboard:
+        from zoo.analysis import correlation, dead
+
+        dead.write_tensorboard(report, args.tensorboard)
+        if correlations:
+            correlation.write_tensorboard(correlations, args.tensorboard)
+        print(f"TensorBoard: tensorboard --logdir {args.tensorboard}")
+    if args.json:
+        rows = [{"name": r.name, "type": r.type, "channels": r.channels, "dead": r.dead, "zero": r.zero,
+                 "constant": r.constant, "low_gamma": r.low_gamma, "low_weight": r.low_weight,
+                 "dead_params": r.dead_params, "dead_macs": r.dead_macs, "params": r.params, "macs": r.macs,
+                 "receptive_field": list(r.receptive_field)} for r in report.layers]
+        out = {"model": report.model, "samples": report.samples, "layers": rows,
+               "removable_params": report.plan.predicted_params_saved if report.plan else None,
+               "removable_macs": report.plan.predicted_macs_saved if report.plan else None,
+               "correlation": [{"layer": c.layer, "groups": c.groups, "activation_within": c.activation_within,
+                                "activation_across": c.activation_across, "weights_within": c.weights_within,
+                                "weights_across": c.weights_across} for c in correlations]}
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+    return 0

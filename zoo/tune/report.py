@@ -193,6 +193,9 @@ def plot(spec: TuneSpec, rows: Sequence[Mapping[str, Any]]) -> bytes:
                        zorder=3, label="rejected (not trained)")
         if limit is not None:
             ax.axvline(limit / scale, color="tab:red", lw=1, ls=":", label="budget")
+        xs = [r[key] for r in pts + rej if r.get(key)]
+        if xs and min(xs) > 0 and max(xs) / min(xs) > 20:  # costs spanning decades
+            ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel(f"{spec.objective} (%)")
         ax.grid(True, alpha=0.3)

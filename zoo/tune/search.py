@@ -40,6 +40,7 @@ REJECTED = "rejected"
 KT_PROJECT = "keras_tuner"
 """keras-tuner's project folder inside the job's folder (oracle.json, trial_*/trial.json)."""
 COST_METRICS = ("params", "macs", "latency_ms")
+TOP5_MIN_CLASSES = 10  # train_and_evaluate reports top5 only above this many classes
 # What train_and_evaluate returns -> the keras-style names a tuner objective uses.
 TRAINING_METRICS = {"top1": "val_accuracy", "top5": "val_top5", "val_loss": "val_loss",
                     "train_top1": "train_accuracy", "train_loss": "train_loss",
@@ -219,6 +220,7 @@ class ZooTuner(keras_tuner.Tuner):
 
         spec = self.spec
         keras.backend.clear_session()
+        keras.utils.set_random_seed(spec.seed)  # initial weights, as the benchmark runner seeds them
         model = self.zoo_hypermodel.build(trial.hyperparameters)
         cost = measure_cost(model, spec.budget, latency=True)
         reasons = spec.budget.violations(cost)
@@ -351,6 +353,9 @@ def run_search(spec: TuneSpec, runs_dir: str | Path = "runs/tuning", *, data_dir
     data = DataCache(spec, data_dir)
     train, _ = data(spec.resolutions()[0])  # bad data paths fail here, before any model
     num_classes = int(train.num_classes)
+    if spec.objective == "val_top5" and num_classes <= TOP5_MIN_CLASSES:
+        raise ValueError(f"{spec.path}: objective 'val_top5' needs more than {TOP5_MIN_CLASSES} classes "
+                         f"(zoo.training reports no top-5 below that); the data has {num_classes}")
     is_worker = dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
     if check and not is_worker:
         check_feasible(spec, num_classes)

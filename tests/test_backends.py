@@ -20,6 +20,8 @@ import zoo
 SIZE, NUM_CLASSES = 32, 7
 # Smaller settings where a family's default is needlessly big for an equality check.
 SMALL_KNOBS = {"xception": {"width": 0.25, "middle_blocks": 1}}
+# Variants that swap in other layer types than their family's default (grouped, separable, dilated).
+EXTRA_NAMES = ("convnet_dilated", "convnet_grouped", "convnet_separable", "convnet_pointwise")
 
 JAX_SCRIPT = r"""
 import json, os, sys
@@ -40,19 +42,20 @@ if hasattr(core.Variable, "_initialize_with_initializer"):
 folder = sys.argv[1]
 specs = json.load(open(os.path.join(folder, "specs.json")))
 x = np.load(os.path.join(folder, "x.npy"))
-for family, (name, knobs) in specs.items():
+for label, (name, knobs) in specs.items():
     model = zoo.build(name, **{k: tuple(v) if isinstance(v, list) else v for k, v in knobs.items()})
-    model.load_weights(os.path.join(folder, family + ".weights.h5"))
-    np.save(os.path.join(folder, family + ".jax.npy"), np.asarray(model.predict_on_batch(x)))  # one jit-compiled call
+    model.load_weights(os.path.join(folder, label + ".weights.h5"))
+    np.save(os.path.join(folder, label + ".jax.npy"), np.asarray(model.predict_on_batch(x)))  # one jit-compiled call
 """
 
 
-def one_name_per_family():
+def names_to_check():
+    """One name per family (its own name when registered, else its first variant), plus EXTRA_NAMES."""
     by_family = defaultdict(list)
     for name in zoo.list_models():
         by_family[zoo.get_spec(name).family].append(name)
-    # The family's own name when registered (its defaults), else its first variant.
-    return {family: family if family in names else names[0] for family, names in by_family.items()}
+    chosen = {family: family if family in names else names[0] for family, names in by_family.items()}
+    return {**chosen, **{name: name for name in EXTRA_NAMES if name in zoo.list_models()}}
 
 
 @pytest.mark.slow
@@ -61,9 +64,9 @@ def test_jax_matches_tensorflow_for_every_family(tmp_path):
     x = np.random.default_rng(0).normal(size=(2, SIZE, SIZE, 3)).astype("float32")
     np.save(tmp_path / "x.npy", x)
     specs, expected = {}, {}
-    for family, name in one_name_per_family().items():
+    for label, name in names_to_check().items():
         knobs = dict(input_shape=(SIZE, SIZE, 3), num_classes=NUM_CLASSES, classifier_activation=None,
-                     **SMALL_KNOBS.get(family, {}))
+                     **SMALL_KNOBS.get(zoo.get_spec(name).family, {}))
         model = zoo.build(name, **knobs)
         # Non-trivial BN statistics, so a BN mix-up between backends would show.
         rng = np.random.default_rng(1)
@@ -71,9 +74,9 @@ def test_jax_matches_tensorflow_for_every_family(tmp_path):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.moving_mean.assign(rng.normal(0, 0.1, layer.moving_mean.shape))
                 layer.moving_variance.assign(rng.uniform(0.5, 1.5, layer.moving_variance.shape))
-        model.save_weights(tmp_path / f"{family}.weights.h5")
-        expected[family] = keras.ops.convert_to_numpy(model(x, training=False))
-        specs[family] = (name, knobs)
+        model.save_weights(tmp_path / f"{label}.weights.h5")
+        expected[label] = keras.ops.convert_to_numpy(model(x, training=False))
+        specs[label] = (name, knobs)
     (tmp_path / "specs.json").write_text(json.dumps(specs))
 
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -81,7 +84,8 @@ def test_jax_matches_tensorflow_for_every_family(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    for family in specs:
-        got = np.load(tmp_path / f"{family}.jax.npy")
-        assert got.shape == expected[family].shape == (2, NUM_CLASSES), family
-        np.testing.assert_allclose(got, expected[family], rtol=1e-4, atol=1e-4, err_msg=family)
+    assert {"mobilenet", "mobilenet_v2", "xception", "resnet", "convnet"} <= set(specs)
+    for label in specs:
+        got = np.load(tmp_path / f"{label}.jax.npy")
+        assert got.shape == expected[label].shape == (2, NUM_CLASSES), label
+        np.testing.assert_allclose(got, expected[label], rtol=1e-4, atol=1e-4, err_msg=label)

@@ -78,7 +78,8 @@ def mobilenet(*, width=1.0, depth_multiplier=1, conv="separable", output_stride=
 
     Args:
         width: width multiplier alpha; every layer's channels become ``round_channels(c, width)``.
-        depth_multiplier: depthwise outputs per input channel (the pointwise conv reads them all).
+        depth_multiplier: depthwise outputs per input channel (the pointwise conv reads them all);
+            unused by ``conv="standard"``.
         conv: ``"separable"`` (the paper), or ``"standard"``: each depthwise-separable unit
             becomes one full 3x3 conv -> BN -> ReLU6 ("Conv MobileNet", Table 4: 29.3M params).
         output_stride: None, or 8/16/32: stop striding at that total stride and dilate the

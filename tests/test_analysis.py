@@ -122,14 +122,15 @@ def test_analyze_and_prune_cli(shared_data, tmp_path):
     assert [r["name"] for r in report["layers"]] == ["c1", "c2"] and report["samples"] == 8
     assert report["correlation"][0]["layer"] == "c1"
     pruned = tmp_path / "p.keras"
-    assert main(["prune", str(path), "--out", str(pruned), "--remove", "c1:0,1"]) == 0
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE)
+    assert main(["prune", str(path), "--out", str(pruned), "--remove", "c1:0,1", "--fine-tune", str(suite),
+                 "--data-dir", str(shared_data)]) == 0
     assert keras.saving.load_model(pruned).get_layer("c1").filters == 2
     assert main(["prune", str(path), "--out", str(pruned)]) != 0  # nothing chosen: a clear error, no traceback
 
 
-def test_measure_dead_feeds_claims_g_and_h(shared_data, tmp_path):
-    suite = tmp_path / "claims-dead.toml"
-    suite.write_text("""
+TINY_SUITE = """
 name = "claims-dead"
 description = "tiny: convnet grouped g=2 width 0.25, 10 images per class, 1 epoch"
 [dataset]
@@ -152,7 +153,12 @@ name = "convnet"
 conv = "grouped"
 groups = 2
 width = 0.25
-""")
+"""
+
+
+def test_measure_dead_feeds_claims_g_and_h(shared_data, tmp_path):
+    suite = tmp_path / "claims-dead.toml"
+    suite.write_text(TINY_SUITE)
     results = tmp_path / "results"
     dead = C.measure_dead(suite, results / C.DEAD_SUITE, str(shared_data), sample=32)
     assert dead["channels"] > 0 and 0 <= dead["top1_after"] <= 1

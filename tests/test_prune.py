@@ -147,3 +147,12 @@ def test_bad_arguments(kwargs, match):
     model = keras.Model(inputs, keras.layers.Dense(2)(x))
     with pytest.raises(ValueError, match=match):
         plan_pruning(model, **kwargs)
+
+
+def test_softmax_across_channels_is_never_pruned():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, activation="softmax", name="soft")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    with pytest.raises(ValueError, match="softmax across its channels"):
+        plan_pruning(model, remove={"soft": [0]})
+    assert plan_pruning(model, criterion="l1", ratio=0.5).removed == set()

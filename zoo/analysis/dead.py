@@ -81,6 +81,7 @@ class DeadReport:
     thresholds: Thresholds
     layers: list[LayerDead] = field(default_factory=list)
     plan: object = None  # zoo.analysis.prune.PrunePlan of the exactly-dead channels
+    plan_error: str = ""  # why no plan could be made (a layer prune cannot slice)
 
     def layer(self, name: str) -> LayerDead:
         for row in self.layers:
@@ -102,6 +103,8 @@ class DeadReport:
                "params/MACs = the dead channels' share of each layer's cost; RF = receptive field",
                line(head), *map(line, body),
                f"dead channels: {dead} of {total} ({dead / max(total, 1):.1%})"]
+        if self.plan_error:
+            out.append(f"no pruning plan: {self.plan_error}")
         if self.plan is not None:
             out.append(f"exactly removable (zero wherever read): params -{self.plan.predicted_params_saved:,}, "
                        f"MACs -{self.plan.predicted_macs_saved:,}  (zoo prune --dead)")
@@ -201,7 +204,6 @@ def dead_channels(model, images, thresholds: Thresholds | None = None, *, batch_
         try:
             report.plan = plan_pruning(model, dead_on=images, atol=thresholds.mean_abs)
         except ValueError as err:
-            report.plan = None
             report.plan_error = str(err)
     return report
 

@@ -134,6 +134,9 @@ def build_channel_graph(model) -> ChannelGraph:
             nodes = fresh(out, layer.name)
             for i, n in enumerate(nodes):
                 graph.producers.setdefault(n, []).append((layer.name, i))
+            if getattr(getattr(layer, "activation", None), "__name__", "") in CHANNEL_MIXING_ACTIVATIONS:
+                for n in nodes:  # a softmax over the channels: one fewer changes all the others
+                    pin_reason[n] = f"layer {layer.name!r} applies a softmax across its channels"
         elif is_per_channel(layer):
             slots[id(out)] = list(in_slots[0])
         elif isinstance(layer, keras.layers.DepthwiseConv2D):  # multiplier m > 1: out c*m+k ties to input c

@@ -144,6 +144,16 @@ def test_budget_that_excludes_everything_is_caught_before_search(workdir, tmp_pa
     assert not (tmp_path / "runs").exists()
 
 
+def test_value_the_builder_rejects_is_caught_before_search(workdir):
+    from zoo.tune.spec import check_values
+
+    path = write_job(workdir, "badvalue")
+    path.write_text(path.read_text().replace("width = [0.125, 0.25, 0.5, 0.75, 1.0]", "width = [0.125, -1.0]"))
+    spec = load_spec(path)
+    with pytest.raises(ValueError, match=r"\[space\] width = -1.0 cannot be built.*invalid width=-1.0"):
+        check_values(spec, num_classes=2)
+
+
 def test_continuous_space_checks_the_cheapest_corner(workdir):
     path = write_job(workdir, "corner")
     path.write_text(path.read_text().replace("width = [0.125, 0.25, 0.5, 0.75, 1.0]", "width = { min = 0.3, max = 2.0 }")

@@ -61,12 +61,13 @@ def _launch(spec, args, verbose) -> int:
     from zoo.tune.distributed import launch_local
     from zoo.tune.report import write_report
     from zoo.tune.search import DataCache, prepare_project
-    from zoo.tune.spec import check_feasible
+    from zoo.tune.spec import check_feasible, check_values
 
     if args.workers < 1:
         raise ValueError(f"zoo tune: invalid --workers={args.workers!r}; allowed: an integer >= 1")
     train, _ = DataCache(spec, args.data_dir)(spec.resolutions()[0])
-    check_feasible(spec, int(train.num_classes))  # before starting any process
+    feasible = check_feasible(spec, int(train.num_classes))  # before starting any process
+    check_values(spec, int(train.num_classes), feasible["feasible"])
     project = prepare_project(spec, args.runs_dir, restart=args.restart)
     extra = ["--runs-dir", str(args.runs_dir), "--results-dir", str(args.results_dir), "--no-check"]
     if args.data_dir:

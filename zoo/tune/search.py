@@ -348,7 +348,7 @@ def run_search(spec: TuneSpec, runs_dir: str | Path = "runs/tuning", *, data_dir
     """
     import keras
 
-    from zoo.tune.spec import check_feasible
+    from zoo.tune.spec import check_feasible, check_values
 
     data = DataCache(spec, data_dir)
     train, _ = data(spec.resolutions()[0])  # bad data paths fail here, before any model
@@ -358,7 +358,8 @@ def run_search(spec: TuneSpec, runs_dir: str | Path = "runs/tuning", *, data_dir
                          f"(zoo.training reports no top-5 below that); the data has {num_classes}")
     is_worker = dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
     if check and not is_worker:
-        check_feasible(spec, num_classes)
+        feasible = check_feasible(spec, num_classes)
+        check_values(spec, num_classes, feasible["feasible"])
     keras.backend.clear_session()
     root = prepare_project(spec, runs_dir, restart=restart and not is_worker)
     if not is_worker:

@@ -492,3 +492,36 @@ def check_feasible(spec: TuneSpec, num_classes: int) -> dict[str, Any]:
         f"{spec.path}: the budget excludes every configuration: checked {len(points)} points "
         f"({what}); the cheapest, {values}, has {'; '.join(spec.budget.violations(cost))}. "
         "Raise the [budget] limits or add cheaper values to [space].")
+
+
+def check_values(spec: TuneSpec, num_classes: int, base: Mapping[str, Any] | None = None) -> int:
+    """Build (never train) the model once per searched value, the other knobs at ``base``.
+
+    Catches values the builder rejects (``width = -1``, a group count that does not divide
+    the channels) before the search, instead of as failed trials. Ranges are checked at
+    both ends. Returns the number of models built.
+    """
+    import keras
+
+    from zoo.registry import build, check_knobs
+
+    if base is None:
+        base = cheapest_points(spec)[0][0]
+    built = 0
+    for name, dim in spec.space.items():
+        cands = dim.candidates()
+        values = cands if cands is not None else (dim.min, dim.max)
+        for value in values:
+            if value == base[name]:
+                continue
+            point = {**base, name: int(value) if isinstance(dim, Range) and dim.integer else value}
+            knobs, _ = build_knobs(spec, point, num_classes)
+            try:
+                check_knobs(spec.model, knobs)
+                build(spec.model, **knobs)
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"{spec.path}: [space] {name} = {value!r} cannot be built "
+                                 f"({spec.model} with {point}): {err}") from None
+            built += 1
+            keras.backend.clear_session()
+    return built

@@ -284,10 +284,13 @@ def claim_f(results_dir: Path) -> Claim:
     claim.measured += ["Parameters at 224×224, 1000 classes (analytic):", ""]
     claim.measured += _table(("model", "params", "AlexNet / model"),
                              [(n, f"{p:,}", f"{params['alexnet'] / p:.1f}×") for n, p in params.items()])
+    fewer = all(params["alexnet"] >= SQUEEZENET_PARAM_FACTOR * params[n] for n in ("squeezenet1_0", "squeezenet1_1"))
     rows = _suite_rows(results_dir, suite)
     acc = {n: _mean_top1(rows, lambda r, n=n: r["model"] == n) for n in params} if rows else {}
     if not rows or any(v is None for v in acc.values()):
         _missing(claim, suite)
+        claim.verdict = f"params (≥ {SQUEEZENET_PARAM_FACTOR}× fewer): {HELD if fewer else NOT_HELD}; " \
+                        f"accuracy: {NOT_MEASURED}"
         return claim
     run_params = {r["model"]: r["params"] for r in rows}
     claim.measured += ["", "Accuracy and parameters in the suite:", ""]

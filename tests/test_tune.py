@@ -280,9 +280,9 @@ def test_kill_mid_trial_and_resume(workdir):
             done = [t for t, s in st.items() if s == "COMPLETED"]
             if first is None and done:
                 first = done[0]
-            if first is not None and any(s == "RUNNING" for s in st.values()):
-                time.sleep(1.0)  # into that trial's training
-                break
+            training = [t for t, s in st.items() if s == "RUNNING" and (project / "tb" / t / "train").is_dir()]
+            if first is not None and training:
+                break  # that trial is training (its TensorBoard run has started)
             time.sleep(0.2)
         assert proc.poll() is None, f"job ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
         assert first is not None

@@ -232,12 +232,12 @@ class BenchRunner:
 
         from zoo.bench.latency import measure_latency
         from zoo.registry import build
-        from zoo.training import train_and_evaluate
+        from zoo.training import set_determinism, train_and_evaluate
 
         run_dir = self.out / TB_DIR / cfg.run_id
         shutil.rmtree(run_dir, ignore_errors=True)  # leftovers of an interrupted attempt
         keras.backend.clear_session()
-        keras.utils.set_random_seed(cfg.seed)
+        set_determinism(cfg.seed)  # before building: the initial weights come from the seed too
         model = build(cfg.model, **builder_knobs(cfg.knobs, self.suite.input_shape, self.train_ds.num_classes))
         metrics = train_and_evaluate(model, self.train_ds, self.val_ds, self.recipe, seed=cfg.seed,
                                      log_dir=str(run_dir), progress=self.progress)

@@ -22,7 +22,8 @@ from zoo.bench import pareto_front
 from zoo.bench.latency import measure_latency
 from zoo.bench.lock import LOCK_NAME, RunnerBusyError, RunnerLock
 from zoo.bench.results import append_row, read_rows, render_markdown
-from zoo.bench.runner import BenchRunner, run_suite
+from zoo.bench.runner import BenchRunner, load_data, run_suite
+from zoo.bench.spec import load_suite
 from zoo.cli import main as zoo_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,6 +189,14 @@ def test_bad_input_fails_before_training(workdir, edit, message):
         run_suite(path, out=out, progress=False)
     assert not (out / "results.csv").exists() and not (out / "tb").exists()
     assert not (out / LOCK_NAME).exists()
+
+
+def test_subset_classes_apply_to_both_splits(workdir):
+    path = write_suite(workdir, "two.toml", SUITE.replace(
+        "image_size = 16", 'image_size = 16\nsubset = { classes = ["class2", "class0"], per_class = 5 }'))
+    train, val, recipe = load_data(load_suite(path), None)
+    assert train.class_names == val.class_names == ["class2", "class0"]
+    assert (train.num_examples, val.num_examples, recipe.epochs) == (10, 12, 1)
 
 
 def test_kill_and_resume_finishes_each_run_once(finished, workdir):

@@ -46,16 +46,18 @@ def load_data(suite: Suite, data_dir: str | None):
     from zoo.data import Subset, load_dataset
     from zoo.training import Recipe
 
-    source = str(suite.path)
     name = _resolve_dataset_name(suite)
-    recipe = Recipe.from_dict(dict(suite.recipe), source)
+    recipe = Recipe.from_dict(dict(suite.recipe), f"{suite.path} [recipe]")
+    train_subset = dict(suite.dataset.get("subset", {}))
+    eval_subset = dict(suite.dataset.get("eval_subset", {}))
+    if "classes" in train_subset and "classes" not in eval_subset:
+        eval_subset["classes"] = train_subset["classes"]  # evaluate on the classes trained on
     common = {"data_dir": data_dir, "image_size": suite.image_size,
               "on_bad_image": suite.dataset["on_bad_image"]}
     train = load_dataset(name, split=suite.dataset["train_split"],
-                         subset=Subset.from_dict(dict(suite.dataset.get("subset", {})), source), **common)
-    eval_subset = suite.dataset.get("eval_subset")
+                         subset=Subset.from_dict(train_subset, f"{suite.path} [dataset] subset"), **common)
     val = load_dataset(name, split=suite.dataset["eval_split"],
-                       subset=Subset.from_dict(dict(eval_subset), source) if eval_subset else None, **common)
+                       subset=Subset.from_dict(eval_subset, f"{suite.path} [dataset] eval_subset"), **common)
     if list(train.class_names) != list(val.class_names):
         raise ValueError(f"{suite.path}: splits {suite.dataset['train_split']!r} and "
                          f"{suite.dataset['eval_split']!r} have different classes: "

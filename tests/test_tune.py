@@ -344,6 +344,17 @@ def test_hyperband_trains_for_its_epoch_budgets(workdir):
     assert all(float(r["macs"]) <= 1.6e6 for r in trained)
 
 
+def test_resolution_sets_model_input_and_image_size(workdir):
+    path = write_job(workdir, "resolution", tuner="grid", max_trials=2)
+    path.write_text(path.read_text().replace('conv = ["standard", "separable"]', "resolution = [12, 16]")
+                    .replace("width = [0.125, 0.25, 0.5, 0.75, 1.0]", "width = [0.125]"))
+    report = run_job(load_spec(path), workdir / "runs", workdir / "results", verbose=0)
+    rows = {int(r["resolution"]): r for r in read_csv(report.with_suffix(".csv"))}
+    assert set(rows) == {12, 16} and all(r["status"] == "trained" for r in rows.values())
+    assert rows[12]["params"] == rows[16]["params"]
+    assert int(rows[12]["macs"]) < int(rows[16]["macs"])
+
+
 def test_bayesian_tuner_needs_scikit_learn(tmp_path):
     import importlib.util
 

@@ -403,9 +403,13 @@ def load_spec(path: str | Path) -> TuneSpec:
     recipe = _table(doc, "recipe", path)
     spec = TuneSpec(path, name, description, model, tuner, objective, direction, max_trials, max_rejected,
                     seed, options, space, fixed, budget, dataset, recipe, text)
-    for r in spec.resolutions():
-        if r <= 0:
-            raise ValueError(f"{path}: invalid resolution={r!r}; allowed: an integer > 0")
+    res = space.get(RESOLUTION)
+    res_values = (res.candidates() or (res.min, res.max)) if res is not None else (fixed.get(RESOLUTION, 1),)
+    if res is not None and isinstance(res, Range) and not res.integer:
+        res_values = (res.min,)  # a float range: rejected below
+    for r in res_values:
+        if isinstance(r, bool) or not isinstance(r, int) or r <= 0 or (isinstance(res, Range) and not res.integer):
+            raise ValueError(f"{path}: invalid resolution={r!r}; allowed: integers > 0 (input side in pixels)")
     return spec
 
 

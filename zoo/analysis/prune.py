@@ -236,7 +236,7 @@ def _fix_up(plan: PrunePlan) -> None:
                     side = before if b < (a + b) // 2 else after
                     restore(next(r for r in side if r in removed))
                     changed = True
-        for key, slot in graph.slots.items():
+        for slot in graph.slots.values():
             roots = [graph.root(n) for n in slot]
             if roots and all(r in removed for r in roots):
                 restore(roots[0])
@@ -266,7 +266,8 @@ def _balance_groups(groups, ins, outs, removed, restore) -> bool:
 # --- predicting and rebuilding ----------------------------------------------------------------
 
 
-def _kept_groups(layer, kept_in, n_in, kept_out, n_out):
+def _kept_groups(layer, kept_out, n_out):
+    """(the layer's group count, the groups that keep output channels: their number is the new count)."""
     groups = getattr(layer, "groups", 1)
     go = n_out // groups
     return groups, sorted({o // go for o in kept_out})
@@ -288,7 +289,7 @@ def _sliced_weights(plan: PrunePlan, node) -> list[np.ndarray]:
         out = [w[0][:, :, kin, :], w[1][:, :, mid, :][..., kout]]
         return out + ([w[2][kout]] if len(w) > 2 else [])
     if isinstance(layer, keras.layers.Conv2D):
-        groups, _ = _kept_groups(layer, kin, n_in, kout, n_out)
+        groups = getattr(layer, "groups", 1)
         gi, go = n_in // groups, n_out // groups
         columns = []
         for o in kout:
@@ -330,7 +331,7 @@ def _predict(plan: PrunePlan) -> list[LayerSaving]:
             k2 = int(np.prod(layer.kernel_size))
             macs_after = macs // (n_in * (k2 + n_out)) * kin * (k2 + kout)
         elif isinstance(layer, keras.layers.Conv2D):
-            groups, kept = _kept_groups(layer, None, n_in, graph.kept_positions(tout, plan.removed), n_out)
+            groups, kept = _kept_groups(layer, graph.kept_positions(tout, plan.removed), n_out)
             macs_after = macs // (n_out * (n_in // groups)) * kout * (kin // max(1, len(kept)))
         elif isinstance(layer, keras.layers.Dense):
             macs_after = macs // (n_in * n_out) * kin * kout
@@ -365,7 +366,7 @@ def apply_pruning(plan: PrunePlan) -> keras.Model:
         elif isinstance(layer, (keras.layers.Conv2D, keras.layers.SeparableConv2D)):
             cfg["filters"] = len(kout)
             if getattr(layer, "groups", 1) > 1:
-                _, kept = _kept_groups(layer, kin, len(graph.slots[id(tin)]), kout, len(graph.slots[id(tout)]))
+                _, kept = _kept_groups(layer, kout, len(graph.slots[id(tout)]))
                 cfg["groups"] = len(kept)
         elif isinstance(layer, keras.layers.Dense):
             cfg["units"] = len(kout)

@@ -156,3 +156,26 @@ def test_softmax_across_channels_is_never_pruned():
     with pytest.raises(ValueError, match="softmax across its channels"):
         plan_pruning(model, remove={"soft": [0]})
     assert plan_pruning(model, criterion="l1", ratio=0.5).removed == set()
+
+
+def test_a_grouped_conv_loses_a_whole_group():
+    """Group 1 of a g=4 conv has dead inputs and dead outputs: it goes, and groups becomes 3."""
+    from zoo.layers import GroupedConv2D
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="a")(inputs)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization(name="a_bn")(x))
+    x = GroupedConv2D(8, 3, groups=4, padding="same", use_bias=False, name="b")(x)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization(name="b_bn")(x))
+    x = keras.layers.Conv2D(4, 1, name="c")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+    for bn in ("a_bn", "b_bn"):
+        gamma, beta, mean, var = model.get_layer(bn).get_weights()
+        gamma[2:4] = beta[2:4] = 0.0
+        beta[:2] = beta[4:] = 1.0
+        model.get_layer(bn).set_weights([gamma, beta, mean, var])
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    pruned, plan = prune(model, dead_on=x)
+    assert pruned.get_layer("b").groups == 3 and pruned.get_layer("b").filters == 6
+    np.testing.assert_allclose(np.asarray(pruned(x)), np.asarray(model(x)), atol=1e-5)
+    assert analyze(pruned).params == analyze(model).params - plan.predicted_params_saved

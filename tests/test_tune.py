@@ -201,6 +201,7 @@ def test_report_shows_best_pareto_and_rejections(finished):
     trained = [r for r in rows if r["status"] == "trained"]
     best = max(trained, key=lambda r: r["val_accuracy"])
     assert "4 trained + 4 rejected by the budget" in text
+    assert "stopped because max_trials = 4 configurations were trained" in text
     best_section = text.split("## Best configurations")[1].split("##")[0]
     assert best_section.splitlines()[4].startswith(f"| {best['trial']} |")  # first row = best
     # The Pareto set: no trained row dominates a front row, and every non-front row is dominated.
@@ -236,7 +237,7 @@ def test_rerun_resumes_without_training_again(finished, workdir):
     spec, report = finished
     before = read_csv(report.with_suffix(".csv"))
     again = run_job(spec, workdir / "runs", workdir / "results", verbose=0)
-    assert read_csv(again.with_suffix(".csv")) == before
+    assert read_csv(again.with_suffix(".csv")) == before  # train_seconds would differ after retraining
 
 
 def test_changed_spec_refuses_to_resume(finished, workdir):
@@ -342,6 +343,15 @@ def test_hyperband_trains_for_its_epoch_budgets(workdir):
     trained = [r for r in rows if r["status"] == "trained"]
     assert {r["epochs"] for r in trained} == {"1", "2"}
     assert all(float(r["macs"]) <= 1.6e6 for r in trained)
+
+
+def test_max_rejected_ends_a_search_that_keeps_proposing_over_budget(workdir):
+    path = write_job(workdir, "giveup", tuner="grid", max_trials=4)
+    path.write_text(path.read_text().replace("seed = 0", "seed = 0\nmax_rejected = 2"))
+    report = run_job(load_spec(path), workdir / "runs", workdir / "results", verbose=0)
+    rows = read_csv(report.with_suffix(".csv"))
+    assert [r["status"] for r in rows] == ["trained", "rejected", "rejected"]
+    assert "stopped because max_rejected = 2 configurations were over budget" in report.read_text()
 
 
 def test_resolution_sets_model_input_and_image_size(workdir):

@@ -123,7 +123,8 @@ def render_markdown(spec: TuneSpec, rows: Sequence[Mapping[str, Any]], png_name:
         f"- data: `{ds['name']}` {ds['train_split']} -> {ds['eval_split']}, subset {ds.get('subset', 'all')}, "
         f"{ds['image_size']} px; recipe {dict(spec.recipe) or 'defaults'}; seed {spec.seed}",
         f"- trials: {len(rows)} = {counts['trained']} trained + {counts['rejected']} rejected by the budget"
-        f" (never trained) + {counts['failed']} failed + {counts['unfinished']} unfinished",
+        f" (never trained) + {counts['failed']} failed + {counts['unfinished']} unfinished; "
+        f"stopped because {_stop_reason(spec, counts)}",
         f"- reproduce: `zoo tune {spec.path}`",
         "",
         "## Best configurations", "",
@@ -151,6 +152,16 @@ def render_markdown(spec: TuneSpec, rows: Sequence[Mapping[str, Any]], png_name:
     lines += ["", "## All trials", "", f"![accuracy versus cost]({png_name})", ""]
     lines += _table(spec, rows)
     return "\n".join(lines) + "\n"
+
+
+def _stop_reason(spec: TuneSpec, counts: Mapping[str, int]) -> str:
+    if counts["unfinished"]:
+        return "it was interrupted (rerun the command to resume)"
+    if counts["trained"] + counts["failed"] >= spec.max_trials:
+        return f"max_trials = {spec.max_trials} configurations were trained"
+    if counts["rejected"] >= spec.max_rejected:
+        return f"max_rejected = {spec.max_rejected} configurations were over budget"
+    return f"the {spec.tuner} tuner had no new configuration to propose (space exhausted or schedule done)"
 
 
 def _describe(dim) -> str:

@@ -273,14 +273,28 @@ def write_trial_tensorboard(log_dir: Path, trial_id: str, hparams: dict[str, Any
 
 
 def write_tensorboard_experiment(tb_dir: Path, spec: TuneSpec) -> None:
-    """The experiment's HParams table: each knob with the values it may take."""
+    """The experiment's HParams table: each knob's domain (an interval for continuous
+    ranges), and the benchmark runner's metrics."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp_api
+
     from zoo.bench import tensorboard as tb
 
-    domains = {}
+    hparams = []
     for name, dim in spec.space.items():
         cands = dim.candidates()
-        domains[name] = list(cands) if cands is not None else [dim.min, dim.max]
-    tb.write_experiment(tb_dir, domains)
+        if cands is not None:
+            domain = hp_api.Discrete(list(cands))
+        elif dim.integer:
+            domain = hp_api.IntInterval(int(dim.min), int(dim.max))
+        else:
+            domain = hp_api.RealInterval(float(dim.min), float(dim.max))
+        hparams.append(hp_api.HParam(name, domain))
+    metrics = [hp_api.Metric(tag, display_name=name, description=desc) for tag, name, desc in tb.METRICS]
+    Path(tb_dir).mkdir(parents=True, exist_ok=True)
+    with tf.summary.create_file_writer(str(tb_dir)).as_default() as writer:
+        hp_api.hparams_config(hparams=hparams, metrics=metrics)
+        writer.flush()
 
 
 # --- the job ------------------------------------------------------------------------

@@ -314,3 +314,4 @@ def test_quick_suite_on_shared_cifar10(shared_data, tmp_path):
     assert all(0 <= r["top1"] <= 1 and r["top5"] is None and r["latency_ms"] > 0 for r in rows)
     table = (out / "results.md").read_text()
     assert "CIFAR-10 (JPEG copy" in table and "train 500 images (subset per_class=50, seed=0)" in table
+    assert "ZOO_DATA_DIR=" in table and "zoo bench" in table

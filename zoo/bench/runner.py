@@ -30,10 +30,15 @@ def default_out(suite: Suite) -> Path:
     return Path("results") / suite.name
 
 
+def _names_folder(suite: Suite) -> bool:
+    name = suite.dataset["name"]
+    return "/" in name or name.startswith(".")
+
+
 def _resolve_dataset_name(suite: Suite) -> str:
     """A name with a path separator is a folder relative to the suite file."""
     name = suite.dataset["name"]
-    if "/" in name or name.startswith("."):
+    if _names_folder(suite):
         folder = (suite.path.parent / name).resolve()
         if not folder.is_dir():
             raise FileNotFoundError(f"{suite.path}: [dataset] name={name!r} is not a folder ({folder})")
@@ -119,6 +124,12 @@ class BenchRunner:
             names = sorted({m["name"] for m in self.suite.models})
             raise ValueError(f"--only {only!r} matches no model of {self.suite.path}; its models: {', '.join(names)}")
 
+    @property
+    def command(self) -> str:
+        # The data directory matters only when the dataset is given by name.
+        data_dir = None if _names_folder(self.suite) else self.data_dir
+        return reproduce_command(self.suite_arg, data_dir, self.only)
+
     # --- checks before any training -----------------------------------------------
 
     def check_output(self, restart: bool) -> None:
@@ -186,7 +197,7 @@ class BenchRunner:
                         f"throughput at batch {self.suite.run['throughput_batch']}")
             if self.suite.run["latency"] else "not measured",
             "machine": machine_label(),
-            "reproduce": f"`{reproduce_command(self.suite_arg, self.data_dir, self.only)}`",
+            "reproduce": f"`{self.command}`",
         }
 
     def write_env(self) -> None:
@@ -206,7 +217,7 @@ class BenchRunner:
                 "suite_file": str(self.suite.path),
                 "suite_sha256": self.suite.file_hash,
                 "suite_fingerprint": self.suite.fingerprint,
-                "command": reproduce_command(self.suite_arg, self.data_dir, self.only),
+                "command": self.command,
                 "seeds": list(self.suite.run["seeds"]),
                 "dataset": {"name": self.suite.dataset["name"], "source": self.train_ds.source,
                             "train_fingerprint": self.train_ds.fingerprint,

@@ -16,7 +16,7 @@ from typing import Any
 
 from zoo.bench.results import pareto_front
 from zoo.tune.search import COST_METRICS, KT_PROJECT, REJECTED, knob_values
-from zoo.tune.spec import TuneSpec, _fmt
+from zoo.tune.spec import RESOLUTION, TuneSpec, _fmt
 
 STATUS = {"COMPLETED": "trained", "FAILED": "failed", "INVALID": "failed", "RUNNING": "unfinished",
           "IDLE": "unfinished", "STOPPED": "unfinished"}
@@ -120,8 +120,10 @@ def render_markdown(spec: TuneSpec, rows: Sequence[Mapping[str, Any]], png_name:
         f"- search space: " + "; ".join(f"`{k}` {_describe(d)}" for k, d in spec.space.items())
         + (f"; fixed: {dict(spec.fixed)}" if spec.fixed else ""),
         f"- budget (checked before training): {budget}",
-        f"- data: `{ds['name']}` {ds['train_split']} -> {ds['eval_split']}, subset {ds.get('subset', 'all')}, "
-        f"{ds['image_size']} px; recipe {dict(spec.recipe) or 'defaults'}; seed {spec.seed}",
+        f"- data: `{ds['name']}`, train on `{ds['train_split']}` {ds.get('subset', '(all)')}, evaluate on "
+        f"`{ds['eval_split']}` {ds.get('eval_subset', '(all)')}, {ds['image_size']} px"
+        + (" (or the searched resolution)" if RESOLUTION in spec.space else "")
+        + f"; recipe {dict(spec.recipe) or 'defaults'}; seed {spec.seed}",
         f"- trials: {len(rows)} = {counts['trained']} trained + {counts['rejected']} rejected by the budget"
         f" (never trained) + {counts['failed']} failed + {counts['unfinished']} unfinished; "
         f"stopped because {_stop_reason(spec, counts)}",

@@ -27,11 +27,12 @@ def load_model(spec: str):
     import keras
 
     import zoo
+    import zoo.training  # noqa: F401  (registers the optimizers and schedules a trained model was saved with)
 
     if spec.endswith(".keras"):
         if not Path(spec).is_file():
             raise FileNotFoundError(f"no such model file: {spec}")
-        return keras.saving.load_model(spec)
+        return keras.saving.load_model(spec, compile=False)  # the analyses need the layers, not the optimizer
     return zoo.build(spec)
 
 

@@ -24,7 +24,6 @@ def add_arguments(parser):
 
 def run(args) -> int:
     import os
-    from pathlib import Path
 
     from zoo.tune.spec import load_spec
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 import traceback
@@ -33,7 +32,7 @@ from keras_tuner.src import config as kt_config
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import trial as trial_module
 
-from zoo.tune.spec import RESOLUTION, Choice, Range, TuneSpec, build_knobs, measure_cost
+from zoo.tune.spec import Choice, Range, TuneSpec, build_knobs, measure_cost
 
 REJECTED = "rejected"
 """Metric set to 1.0 on configurations over budget (never trained), 0.0 on trained ones."""

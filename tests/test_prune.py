@@ -109,6 +109,9 @@ def test_residual_channels_are_tied_across_adds():
     ("shufflenet_v2", {"width": 0.5}, "bn_gamma"),
     ("resnet20", {"width": 0.5}, "l1"),
     ("shufflenet", {"width": 0.5, "groups": 3}, "bn_gamma"),
+    ("mobilenet_v2", {"width": 0.35}, "bn_gamma"),
+    ("squeezenet1_1", {}, "l1"),  # Fire modules: Concatenate offsets
+    ("dilated", {}, "l1"),
 ])
 def test_criterion_pruning_rebuilds_a_consistent_smaller_model(name, knobs, criterion, tmp_path):
     model = _alive(zoo.build(name, input_shape=SHAPE, num_classes=10, **knobs))

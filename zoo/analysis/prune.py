@@ -182,11 +182,14 @@ def plan_pruning(model, *, dead_on=None, atol: float = DEAD_ATOL, criterion: str
             count = int(len(scores) * ratio)
             for i in np.argsort(scores, kind="stable")[:count]:
                 chosen.setdefault(graph.classes_of(graph.output_of(layer.name))[i], set()).add((layer.name, int(i)))
+        pinned = {}
         for root, picks in chosen.items():
             if root in graph.pinned:
+                pinned[graph.pinned[root]] = pinned.get(graph.pinned[root], 0) + 1
                 continue
             if set(graph.producers.get(root, [])) <= picks:
                 plan.removed.add(root)
+        plan.notes += [f"{n} chosen channel classes kept because {why}" for why, n in sorted(pinned.items())]
     _fix_up(plan)
     plan.savings = _predict(plan)
     return plan

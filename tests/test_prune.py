@@ -88,7 +88,7 @@ def test_convnet_saving_by_hand():
                    plant=("stage2_unit0_bn", [0, 1]))
     plan = plan_pruning(model, dead_on=_images())
     conv = model.get_layer("stage2_unit0_conv")
-    cin, cout = conv.input.shape[-1], conv.output.shape[-1]
+    cin = conv.input.shape[-1]
     nxt_out = model.get_layer("stage2_unit1_conv").output.shape[-1]
     assert plan.predicted_params_saved == 2 * 9 * cin + 2 * 4 + 2 * 9 * nxt_out
     hw = conv.output.shape[1] * conv.output.shape[2]

@@ -5,7 +5,7 @@ import pytest
 import keras
 
 import zoo
-from zoo.blocks.residual import ShortcutA
+from zoo.layers import ShortcutA
 
 # Section 4.2 / Table 6 of the paper, in millions (keras counts BN moving statistics too).
 PAPER_PARAMS_M = {"resnet20": 0.27, "resnet32": 0.46, "resnet56": 0.85}

@@ -5,7 +5,7 @@ import pytest
 import keras
 
 import zoo
-from zoo.blocks.shuffle_unit import ChannelSlice
+from zoo.layers import ChannelSlice
 
 # torchvision.models.shufflenet_v2_x*_* (num_classes=1000): sum of p.numel(), all trainable.
 TORCHVISION_PARAMS = {"shufflenet_v2_x0_5": 1_366_792, "shufflenet_v2_x1_0": 2_278_604,

@@ -3,17 +3,32 @@
     >>> import zoo
     >>> model = zoo.build("shufflenet", groups=3)
     >>> zoo.cost.analyze(model).macs
+
+Importing ``zoo`` registers its serializable layers, so ``keras.saving.load_model`` reads
+``.keras`` files of zoo models (``zoo.load_model`` does the same).
 """
 
+import importlib
+
+import zoo.layers  # noqa: F401  (registers ChannelShuffle, GroupedConv2D, ... for loading)
 from zoo.registry import build, get_spec, list_models, model_knobs, register  # noqa: F401
 
 __version__ = "0.1.0"
 
+_SUBPACKAGES = {"cost", "blocks", "models", "data", "training", "bench", "tune", "analysis", "common"}
+
+
+def load_model(path, **kwargs):
+    """``keras.saving.load_model`` with the zoo's layers and training objects registered."""
+    import keras
+
+    import zoo.training  # noqa: F401  (its learning-rate schedules and optimizers are serializable)
+
+    return keras.saving.load_model(path, **kwargs)
+
 
 def __getattr__(name):
-    # Heavier subpackages load on first use, so `import zoo` stays quick.
-    import importlib
-
-    if name in {"cost", "layers", "blocks", "models", "data", "training", "bench", "tune", "analysis"}:
+    # Heavier subpackages load on first use (zoo.cost, zoo.data, ...).
+    if name in _SUBPACKAGES:
         return importlib.import_module(f"zoo.{name}")
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import keras
 
-from zoo.blocks.residual import ShortcutA
-from zoo.blocks.shuffle_unit import ChannelSlice
+from zoo.layers import ShortcutA
+from zoo.layers import ChannelSlice
 from zoo.layers import ChannelShuffle
 
 # Layers that act on each channel separately and keep the channel count.

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from zoo.analysis.graph import ChannelGraph, _inputs, build_channel_graph, is_per_channel
-from zoo.blocks.residual import ShortcutA
-from zoo.blocks.shuffle_unit import ChannelSlice
+from zoo.analysis.graph import ChannelGraph, _inputs, build_channel_graph
+from zoo.layers import ShortcutA
+from zoo.layers import ChannelSlice
 from zoo.common import invalid
 from zoo.layers import ChannelShuffle
 
@@ -361,12 +361,10 @@ def apply_pruning(plan: PrunePlan) -> keras.Model:
         layer = node.operation
         cfg = by_name[layer.name]["config"]
         tin, tout = node.input_tensors[0], node.outputs[0]
-        kin = graph.kept_positions(tin, plan.removed)
         if id(tout) in graph.slots:
             kout = graph.kept_positions(tout, plan.removed)
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            pass
-        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.SeparableConv2D)):
+        # A depthwise conv's width follows its input (config unchanged; weights sliced below).
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.SeparableConv2D)):
             cfg["filters"] = len(kout)
             if getattr(layer, "groups", 1) > 1:
                 _, kept = _kept_groups(layer, kout, len(graph.slots[id(tout)]))

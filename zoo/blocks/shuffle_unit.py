@@ -1,53 +1,12 @@
-"""ShuffleNet units: v1 (grouped 1x1 -> shuffle -> depthwise -> grouped 1x1) and v2 (channel split).
-
-``ChannelSlice`` is the weightless layer behind ShuffleNet v2's channel split: a registered
-layer rather than ``layers.Lambda``, so models save and load without unsafe deserialisation.
-"""
+"""ShuffleNet units: v1 (grouped 1x1 -> shuffle -> depthwise -> grouped 1x1) and v2 (channel split)."""
 
 from __future__ import annotations
 
-import keras
-from keras import layers, ops
+from keras import layers
 
 from zoo.blocks.conv_bn_act import conv_bn_act, depthwise_bn_act
 from zoo.common import channel_axis
-from zoo.layers import ChannelShuffle
-
-
-@keras.saving.register_keras_serializable(package="zoo")
-class ChannelSlice(keras.layers.Layer):
-    """Channels ``[start, stop)`` of the input (no weights, no arithmetic: costs 0 MACs)."""
-
-    def __init__(self, start, stop, data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        if (isinstance(start, bool) or isinstance(stop, bool) or not isinstance(start, int)
-                or not isinstance(stop, int) or not 0 <= start < stop):
-            raise ValueError(f"ChannelSlice: need integers 0 <= start < stop, got start={start!r}, stop={stop!r}")
-        self.start, self.stop = start, stop
-        self.data_format = data_format or keras.config.image_data_format()
-        if self.data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"ChannelSlice: data_format={data_format!r}; allowed: channels_last, channels_first")
-
-    def _axis(self):
-        return -1 if self.data_format == "channels_last" else 1
-
-    def build(self, input_shape):
-        channels = input_shape[self._axis()]
-        if channels is not None and self.stop > channels:
-            raise ValueError(f"ChannelSlice {self.name!r}: stop={self.stop} exceeds the {channels} input channels")
-
-    def call(self, x):
-        if self.data_format == "channels_last":
-            return x[..., self.start:self.stop]
-        return x[:, self.start:self.stop]
-
-    def compute_output_shape(self, input_shape):
-        shape = list(input_shape)
-        shape[self._axis()] = self.stop - self.start
-        return tuple(shape)
-
-    def get_config(self):
-        return {**super().get_config(), "start": self.start, "stop": self.stop, "data_format": self.data_format}
+from zoo.layers import ChannelShuffle, ChannelSlice
 
 
 def shufflenet_v1_unit(x, out_channels, *, strides, groups, group_first=True, shuffle=True, name):

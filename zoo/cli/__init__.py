@@ -40,18 +40,30 @@ def parse_set(items: list[str] | None) -> dict:
     return out
 
 
+def load_or_build(target: str, knobs: dict | None = None):
+    """A ``.keras`` path is loaded (zoo layers registered); anything else is a registry name."""
+    from pathlib import Path
+
+    import zoo
+
+    if target.endswith(".keras") or Path(target).exists():
+        if knobs:
+            raise ValueError(f"--set applies to registered names only, not to the file {target!r}")
+        if not Path(target).is_file():
+            raise FileNotFoundError(f"no such model file: {target!r}")
+        try:
+            return zoo.load_model(target, compile=False)  # analyses need the layers, not the optimizer
+        except Exception as err:  # a broken or foreign file: say which, without a traceback
+            raise ValueError(f"cannot load {target!r} as a Keras model: {err}") from err
+    return zoo.build(target, **(knobs or {}))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zoo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     modules = {}
     for name, module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name == module_name:
-                continue  # command not written yet
-            raise
-        modules[name] = module
+        modules[name] = module = importlib.import_module(module_name)
         module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
     args = parser.parse_args(argv)
     try:

@@ -20,22 +20,6 @@ def add_arguments(parser):
     parser.add_argument("--json", metavar="FILE", help="write the per-layer report as JSON")
 
 
-def load_model(spec: str):
-    """A .keras file, or a registry name (``zoo list``) built with its defaults."""
-    from pathlib import Path
-
-    import keras
-
-    import zoo
-    import zoo.training  # noqa: F401  (registers the optimizers and schedules a trained model was saved with)
-
-    if spec.endswith(".keras"):
-        if not Path(spec).is_file():
-            raise FileNotFoundError(f"no such model file: {spec}")
-        return keras.saving.load_model(spec, compile=False)  # the analyses need the layers, not the optimizer
-    return zoo.build(spec)
-
-
 def run(args) -> int:
     import json
     import os
@@ -44,11 +28,12 @@ def run(args) -> int:
 
     from zoo.analysis import Thresholds, channel_correlation, dead_channels
     from zoo.analysis.data import load_sample
+    from zoo.cli import load_or_build
 
     thresholds = Thresholds(args.mean_abs, args.variance, args.gamma, args.weight_norm)  # checks values first
     if args.samples < 1:
         raise ValueError(f"zoo analyze: invalid --samples={args.samples}; allowed: an integer >= 1")
-    model = load_model(args.model)
+    model = load_or_build(args.model)
     size = model.input_shape[1]
     images, _ = load_sample(args.data, split=args.split, count=args.samples, image_size=size,
                             data_dir=args.data_dir or os.environ.get("ZOO_DATA_DIR") or None)

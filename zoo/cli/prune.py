@@ -39,7 +39,7 @@ def run(args) -> int:
     import os
 
     from zoo.analysis import apply_pruning, plan_pruning
-    from zoo.cli.analyze import load_model
+    from zoo.cli import load_or_build
     from zoo.cost import analyze
 
     remove = _parse_remove(args.remove)
@@ -50,7 +50,7 @@ def run(args) -> int:
     if not args.out.endswith(".keras"):
         raise ValueError(f"zoo prune: invalid --out={args.out!r}; allowed: a path ending in .keras")
     data_dir = args.data_dir or os.environ.get("ZOO_DATA_DIR") or None
-    model = load_model(args.model)
+    model = load_or_build(args.model)
     images = None
     if args.dead:
         from zoo.analysis.data import load_sample

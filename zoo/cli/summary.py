@@ -13,29 +13,6 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="machine-readable output (all rows and totals)")
 
 
-def load_model(target: str, knobs: dict):
-    """A ``.keras`` path is loaded (zoo layers registered); anything else is a registry name."""
-    from pathlib import Path
-
-    if target.endswith(".keras") or Path(target).exists():
-        path = Path(target)
-        if knobs:
-            raise ValueError(f"--set applies to registered names only, not to the file {target!r}")
-        if not path.is_file():
-            raise FileNotFoundError(f"no such model file: {target!r}")
-        import keras
-
-        import zoo.layers  # noqa: F401  (registers the zoo's serializable layers)
-
-        try:
-            return keras.saving.load_model(path, compile=False)
-        except Exception as err:  # a broken or foreign file: say which, without a traceback
-            raise ValueError(f"cannot load {target!r} as a Keras model: {err}") from err
-    import zoo
-
-    return zoo.build(target, **knobs)
-
-
 def parse_shape(text: str | None):
     if text is None:
         return None
@@ -51,13 +28,13 @@ def parse_shape(text: str | None):
 def run(args) -> int:
     import json
 
-    from zoo.cli import parse_set
+    from zoo.cli import load_or_build, parse_set
 
     if args.top is not None and args.top < 1:
         raise ValueError(f"invalid --top={args.top}; allowed: an integer >= 1")
     input_shape = parse_shape(args.input_shape)
     knobs = parse_set(args.set)
-    model = load_model(args.model, knobs)
+    model = load_or_build(args.model, knobs)
 
     from zoo.cost import analyze
 

@@ -209,21 +209,11 @@ def subsample_field(layer, in_fields, in_shapes, input_size) -> Field:
 
 
 def _register_zoo_layers() -> None:
-    # The zoo's own layers; they live elsewhere and may grow, so register what exists.
-    import importlib
+    # The zoo's own weightless layers: a channel permutation and a channel slice keep the
+    # receptive field; the ResNet option-A shortcut subsamples (no weights, no MACs).
+    from zoo.layers import ChannelShuffle, ChannelSlice, ShortcutA
 
-    # Free and field-preserving: a channel permutation, a channel slice (ShuffleNet v2 split).
-    free = {"zoo.layers": ("ChannelShuffle",), "zoo.blocks.shuffle_unit": ("ChannelSlice",)}
-    for module_name, names in free.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        register_rule(*(getattr(module, n) for n in names if hasattr(module, n)))
-    try:  # ResNet option-A shortcut: subsample + zero channels, no weights, no MACs
-        from zoo.blocks.residual import ShortcutA
-    except ImportError:
-        return
+    register_rule(ChannelShuffle, ChannelSlice)
     register_rule(ShortcutA, field=subsample_field)
 
 

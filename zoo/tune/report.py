@@ -117,7 +117,7 @@ def render_markdown(spec: TuneSpec, rows: Sequence[Mapping[str, Any]], png_name:
     lines += [
         f"- model: `{spec.model}`; tuner: `{spec.tuner}`; objective: `{spec.objective}` ({spec.direction}); "
         f"max_trials (trained) = {spec.max_trials}",
-        f"- search space: " + "; ".join(f"`{k}` {_describe(d)}" for k, d in spec.space.items())
+        "- search space: " + "; ".join(f"`{k}` {_describe(d)}" for k, d in spec.space.items())
         + (f"; fixed: {dict(spec.fixed)}" if spec.fixed else ""),
         f"- budget (checked before training): {budget}",
         f"- data: `{ds['name']}`, train on `{ds['train_split']}` {ds.get('subset', '(all)')}, evaluate on "
@@ -137,7 +137,7 @@ def render_markdown(spec: TuneSpec, rows: Sequence[Mapping[str, Any]], png_name:
         front = sorted((r for r in rows if r[flag]), key=lambda r: r[key])
         lines += ["", f"## Pareto set: {spec.objective} versus {what}", "",
                   "Trained configurations that no other is at least as cheap and as accurate as "
-                  f"(and strictly better on one); cheapest first.", ""]
+                  "(and strictly better on one); cheapest first.", ""]
         lines += _table(spec, front) if front else ["(none)"]
     rejected = [r for r in rows if r["status"] == "rejected"]
     lines += ["", f"## Rejected by the budget ({len(rejected)})", ""]

@@ -365,15 +365,15 @@ def test_resolution_sets_model_input_and_image_size(workdir):
     assert int(rows[12]["macs"]) < int(rows[16]["macs"])
 
 
-def test_bayesian_tuner_needs_scikit_learn(tmp_path):
-    import importlib.util
-
-    path = write_job(tmp_path, "bayes", tuner="bayesian")
-    if importlib.util.find_spec("sklearn") is None:
-        with pytest.raises(ValueError, match="needs scikit-learn"):
-            load_spec(path)
-    else:
-        assert load_spec(path).tuner == "bayesian"
+def test_bayesian_search_runs_with_rejections(workdir):
+    """Bayesian optimization (scikit-learn, a project dependency) also skips over-budget points."""
+    spec = load_spec(write_job(workdir, "bayes", tuner="bayesian", max_trials=3))
+    report = run_job(spec, workdir / "runs", workdir / "results", verbose=0)
+    rows = read_csv(report.with_suffix(".csv"))
+    trained = [r for r in rows if r["status"] == "trained"]
+    assert len(trained) == 3
+    assert all(int(r["macs"]) <= 1.6e6 for r in trained)
+    assert len({(r["conv"], r["width"]) for r in trained}) == 3
 
 
 def test_report_only_rewrites_the_report(finished, workdir, tmp_path):

@@ -158,7 +158,7 @@ def expand_grid(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
 # --- loading and validation ---------------------------------------------------------
 
 
-def _check_keys(table: Mapping[str, Any], allowed: Mapping[str, str], where: str, path: Path) -> None:
+def check_keys(table: Mapping[str, Any], allowed: Mapping[str, str], where: str, path: Path) -> None:
     unknown = [k for k in table if k not in allowed]
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))} in {where}; "
@@ -174,10 +174,43 @@ def _table(doc: Mapping[str, Any], key: str, path: Path, required: bool = True) 
     return dict(value)
 
 
-def _positive_int(value: Any, where: str, path: Path) -> int:
+def positive_int(value: Any, where: str, path: Path) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{path}: invalid {where}={value!r}; allowed: an integer > 0")
     return value
+
+
+def parse_name(doc: Mapping[str, Any], path: Path) -> tuple[str, str]:
+    """The ``name`` and ``description`` every spec file (suite or tuning job) starts with."""
+    name = doc.get("name")
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise ValueError(f"{path}: invalid name={name!r}; allowed: a non-empty string without '/'")
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        raise ValueError(f"{path}: invalid description={description!r}; allowed: a string")
+    return name, description
+
+
+def parse_dataset(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """The ``[dataset]`` section (shared by suites and tuning jobs), with its defaults filled in."""
+    dataset = dict(table)
+    check_keys(dataset, DATASET_KEYS, "[dataset]", path)
+    for key in ("name", "image_size"):
+        if key not in dataset:
+            raise ValueError(f"{path}: [dataset] needs {key!r} ({DATASET_KEYS[key]})")
+    if not isinstance(dataset["name"], str) or not dataset["name"]:
+        raise ValueError(f"{path}: invalid [dataset] name={dataset['name']!r}; allowed: {DATASET_KEYS['name']}")
+    positive_int(dataset["image_size"], "[dataset] image_size", path)
+    dataset.setdefault("train_split", "train")
+    dataset.setdefault("eval_split", "test")
+    dataset.setdefault("on_bad_image", "error")
+    if dataset["on_bad_image"] not in ("error", "skip"):
+        raise ValueError(f"{path}: invalid [dataset] on_bad_image={dataset['on_bad_image']!r}; "
+                         f"allowed: one of ['error', 'skip']")
+    for key in ("subset", "eval_subset"):
+        if key in dataset and not isinstance(dataset[key], dict):
+            raise ValueError(f"{path}: invalid [dataset] {key}={dataset[key]!r}; allowed: {DATASET_KEYS[key]}")
+    return dataset
 
 
 SUITES_DIR = "benchmarks"
@@ -207,35 +240,13 @@ def load_suite(path: str | Path) -> Suite:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML: {err}") from None
-    _check_keys(doc, SUITE_KEYS, "the top level", path)
-    name = doc.get("name")
-    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-        raise ValueError(f"{path}: invalid name={name!r}; allowed: a non-empty string without '/'")
-    description = doc.get("description", "")
-    if not isinstance(description, str):
-        raise ValueError(f"{path}: invalid description={description!r}; allowed: a string")
-
-    dataset = _table(doc, "dataset", path)
-    _check_keys(dataset, DATASET_KEYS, "[dataset]", path)
-    for key in ("name", "image_size"):
-        if key not in dataset:
-            raise ValueError(f"{path}: [dataset] needs {key!r} ({DATASET_KEYS[key]})")
-    if not isinstance(dataset["name"], str) or not dataset["name"]:
-        raise ValueError(f"{path}: invalid [dataset] name={dataset['name']!r}; allowed: {DATASET_KEYS['name']}")
-    _positive_int(dataset["image_size"], "[dataset] image_size", path)
-    dataset.setdefault("train_split", "train")
-    dataset.setdefault("eval_split", "test")
-    dataset.setdefault("on_bad_image", "error")
-    if dataset["on_bad_image"] not in ("error", "skip"):
-        raise ValueError(f"{path}: invalid [dataset] on_bad_image={dataset['on_bad_image']!r}; "
-                         f"allowed: one of ['error', 'skip']")
-    for key in ("subset", "eval_subset"):
-        if key in dataset and not isinstance(dataset[key], dict):
-            raise ValueError(f"{path}: invalid [dataset] {key}={dataset[key]!r}; allowed: {DATASET_KEYS[key]}")
+    check_keys(doc, SUITE_KEYS, "the top level", path)
+    name, description = parse_name(doc, path)
+    dataset = parse_dataset(_table(doc, "dataset", path), path)
 
     recipe = _table(doc, "recipe", path, required=False)
     run = _table(doc, "run", path, required=False)
-    _check_keys(run, RUN_KEYS, "[run]", path)
+    check_keys(run, RUN_KEYS, "[run]", path)
     run = {**DEFAULT_RUN, **run}
     seeds = run["seeds"]
     if (not isinstance(seeds, list) or not seeds
@@ -245,7 +256,7 @@ def load_suite(path: str | Path) -> Suite:
     if not isinstance(run["latency"], bool):
         raise ValueError(f"{path}: invalid [run] latency={run['latency']!r}; allowed: true or false")
     for key in ("latency_batch", "throughput_batch", "latency_iters"):
-        _positive_int(run[key], f"[run] {key}", path)
+        positive_int(run[key], f"[run] {key}", path)
     if isinstance(run["latency_warmup"], bool) or not isinstance(run["latency_warmup"], int) \
             or run["latency_warmup"] < 0:
         raise ValueError(f"{path}: invalid [run] latency_warmup={run['latency_warmup']!r}; allowed: an integer >= 0")

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.bench.spec import check_keys, parse_dataset, parse_name, positive_int
+
 JOB_KEYS = {
     "name": "the job's name (report: results/tuning/<name>.md)",
     "description": "what the job searches, on what data, and how long it takes",
@@ -190,20 +192,6 @@ def _fmt(value: float) -> str:
 # --- loading and validation ---------------------------------------------------------
 
 
-def _bench_spec():
-    """The benchmark suite's section rules, shared so both files read the same way."""
-    from zoo.bench import spec as bench_spec
-
-    return bench_spec
-
-
-def _check_keys(table: Mapping[str, Any], allowed: Mapping[str, Any], where: str, path: Path) -> None:
-    unknown = [k for k in table if k not in allowed]
-    if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))} in {where}; "
-                         f"allowed: {', '.join(allowed)}")
-
-
 def _table(doc: Mapping[str, Any], key: str, path: Path, required: bool = False) -> dict[str, Any]:
     value = doc.get(key)
     if value is None:
@@ -217,37 +205,6 @@ def _table(doc: Mapping[str, Any], key: str, path: Path, required: bool = False)
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _positive_int(value: Any, where: str, path: Path) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{path}: invalid {where}={value!r}; allowed: an integer > 0")
-    return value
-
-
-def parse_dataset(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    """The [dataset] section, with the benchmark suite's keys and defaults."""
-    bench = _bench_spec()
-    dataset = dict(table)
-    _check_keys(dataset, bench.DATASET_KEYS, "[dataset]", path)
-    for key in ("name", "image_size"):
-        if key not in dataset:
-            raise ValueError(f"{path}: [dataset] needs {key!r} ({bench.DATASET_KEYS[key]})")
-    if not isinstance(dataset["name"], str) or not dataset["name"]:
-        raise ValueError(f"{path}: invalid [dataset] name={dataset['name']!r}; "
-                         f"allowed: {bench.DATASET_KEYS['name']}")
-    _positive_int(dataset["image_size"], "[dataset] image_size", path)
-    dataset.setdefault("train_split", "train")
-    dataset.setdefault("eval_split", "test")
-    dataset.setdefault("on_bad_image", "error")
-    if dataset["on_bad_image"] not in ("error", "skip"):
-        raise ValueError(f"{path}: invalid [dataset] on_bad_image={dataset['on_bad_image']!r}; "
-                         "allowed: one of ['error', 'skip']")
-    for key in ("subset", "eval_subset"):
-        if key in dataset and not isinstance(dataset[key], dict):
-            raise ValueError(f"{path}: invalid [dataset] {key}={dataset[key]!r}; "
-                             f"allowed: {bench.DATASET_KEYS[key]}")
-    return dataset
 
 
 def _parse_dimension(knob: str, rule: Any, path: Path) -> Choice | Range:
@@ -266,7 +223,7 @@ def _parse_dimension(knob: str, rule: Any, path: Path) -> Choice | Range:
                              "(integers, numbers, strings or booleans)")
         return Choice(tuple(rule))
     if isinstance(rule, dict):
-        _check_keys(rule, {"min": 0, "max": 0, "step": 0, "sampling": 0}, where, path)
+        check_keys(rule, {"min": 0, "max": 0, "step": 0, "sampling": 0}, where, path)
         lo, hi, step = rule.get("min"), rule.get("max"), rule.get("step")
         if not (_number(lo) and _number(hi)) or lo > hi:
             raise ValueError(f"{path}: invalid {where} range min={lo!r}, max={hi!r}; "
@@ -285,14 +242,14 @@ def _parse_dimension(knob: str, rule: Any, path: Path) -> Choice | Range:
 
 
 def _parse_budget(table: Mapping[str, Any], path: Path) -> Budget:
-    _check_keys(table, BUDGET_KEYS, "[budget]", path)
+    check_keys(table, BUDGET_KEYS, "[budget]", path)
     values = {**DEFAULT_LATENCY, **table}
     for key in BUDGET_LIMITS:
         v = values.get(key)
         if v is not None and (not _number(v) or v <= 0):
             raise ValueError(f"{path}: invalid [budget] {key}={v!r}; allowed: {BUDGET_KEYS[key]}")
     for key in ("latency_batch", "latency_iters"):
-        _positive_int(values[key], f"[budget] {key}", path)
+        positive_int(values[key], f"[budget] {key}", path)
     if isinstance(values["latency_warmup"], bool) or not isinstance(values["latency_warmup"], int) \
             or values["latency_warmup"] < 0:
         raise ValueError(f"{path}: invalid [budget] latency_warmup={values['latency_warmup']!r}; "
@@ -302,7 +259,7 @@ def _parse_budget(table: Mapping[str, Any], path: Path) -> Budget:
 
 def _parse_objective(value: Any, path: Path) -> tuple[str, str]:
     if isinstance(value, dict):
-        _check_keys(value, {"name": 0, "direction": 0}, "[search] objective", path)
+        check_keys(value, {"name": 0, "direction": 0}, "[search] objective", path)
         name, direction = value.get("name"), value.get("direction")
     else:
         name, direction = value, None
@@ -327,14 +284,9 @@ def load_spec(path: str | Path) -> TuneSpec:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML: {err}") from None
-    _check_keys(doc, JOB_KEYS, "the top level", path)
+    check_keys(doc, JOB_KEYS, "the top level", path)
 
-    name = doc.get("name")
-    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-        raise ValueError(f"{path}: invalid name={name!r}; allowed: a non-empty string without '/'")
-    description = doc.get("description", "")
-    if not isinstance(description, str):
-        raise ValueError(f"{path}: invalid description={description!r}; allowed: a string")
+    name, description = parse_name(doc, path)
     model = doc.get("model")
     if model is None:
         raise ValueError(f"{path}: needs model = ... ({JOB_KEYS['model']})")
@@ -344,7 +296,7 @@ def load_spec(path: str | Path) -> TuneSpec:
         raise ValueError(f"{path}: {err}") from None
 
     search = _table(doc, "search", path, required=True)
-    _check_keys(search, SEARCH_KEYS, "[search]", path)
+    check_keys(search, SEARCH_KEYS, "[search]", path)
     tuner = search.get("tuner", "random")
     if tuner not in TUNER_OPTIONS:
         raise ValueError(f"{path}: invalid [search] tuner={tuner!r}; allowed: one of {list(TUNER_OPTIONS)}")
@@ -355,15 +307,15 @@ def load_spec(path: str | Path) -> TuneSpec:
     objective, direction = _parse_objective(search.get("objective", "val_accuracy"), path)
     if "max_trials" not in search:
         raise ValueError(f"{path}: [search] needs max_trials ({SEARCH_KEYS['max_trials']})")
-    max_trials = _positive_int(search["max_trials"], "[search] max_trials", path)
-    max_rejected = _positive_int(search.get("max_rejected", 20 * max_trials), "[search] max_rejected", path)
+    max_trials = positive_int(search["max_trials"], "[search] max_trials", path)
+    max_rejected = positive_int(search.get("max_rejected", 20 * max_trials), "[search] max_rejected", path)
     seed = search.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"{path}: invalid [search] seed={seed!r}; allowed: an integer >= 0")
     options = search.get("options", {})
     if not isinstance(options, dict):
         raise ValueError(f"{path}: [search] options must be a table, got {options!r}")
-    _check_keys(options, TUNER_OPTIONS[tuner], f"[search] options (tuner {tuner!r})", path)
+    check_keys(options, TUNER_OPTIONS[tuner], f"[search] options (tuner {tuner!r})", path)
     for key, kind in TUNER_OPTIONS[tuner].items():
         if key in options and not (_number(options[key]) and (kind is float or isinstance(options[key], int))):
             raise ValueError(f"{path}: invalid [search] options {key}={options[key]!r}; allowed: a {kind.__name__}")

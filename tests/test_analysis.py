@@ -167,6 +167,6 @@ def test_measure_dead_feeds_claims_g_and_h(shared_data, tmp_path):
     assert g.verdict != C.NOT_MEASURED and h.verdict != C.NOT_MEASURED
     corr = json.loads((results / C.DEAD_SUITE / "correlation.json").read_text())
     assert any(r["grouped"] for r in corr["layers"]) and any(not r["grouped"] for r in corr["layers"])
-    from zoo.cli.analyze import load_model  # a model saved after training (optimizer state and all) loads
+    from zoo.cli import load_or_build  # a model saved after training (optimizer state and all) loads
 
-    assert load_model(str(results / C.DEAD_SUITE / "model.keras")).count_params() > 0
+    assert load_or_build(str(results / C.DEAD_SUITE / "model.keras")).count_params() > 0

@@ -83,6 +83,14 @@ def check_input_shape(owner: str, input_shape: Any, *, min_size: int = 1) -> tup
     return tuple(int(s) for s in input_shape)
 
 
+def resolve_small_input(owner: str, small_input: Any, input_shape: Any) -> bool:
+    """The ``small_input`` knob: None means automatic (shorter side < ``SMALL_INPUT_SIZE``)."""
+    check_choice(owner, "small_input", small_input, [None, True, False])
+    if small_input is None:
+        return is_small_input(check_input_shape(owner, input_shape))
+    return small_input
+
+
 def check_head(owner: str, *, num_classes: Any, include_top: Any, pooling: Any, dropout: Any) -> None:
     """Checks for the keras.applications-style head arguments every family takes."""
     if include_top:

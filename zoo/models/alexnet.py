@@ -26,7 +26,7 @@ import keras
 from keras import layers
 
 from zoo.blocks.conv_bn_act import conv_bn_act
-from zoo.common import check_choice, check_head, check_input_shape, check_positive, is_small_input
+from zoo.common import check_choice, check_head, check_input_shape, check_positive, resolve_small_input
 from zoo.registry import register
 
 # (name, filters, kernel, stride, grouped across the two GPUs, 3x3/2 max-pool after) -- Figure 2.
@@ -87,9 +87,8 @@ def alexnet(*, groups=2, fc_units=4096, norm=None, input_shape=(224, 224, 3), nu
     check_positive(owner, "fc_units", fc_units, integer=True)
     check_choice(owner, "norm", norm, [None, "bn"])
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    check_choice(owner, "small_input", small_input, [None, True, False])
     input_shape = check_input_shape(owner, input_shape)
-    small = is_small_input(input_shape) if small_input is None else small_input
+    small = resolve_small_input(owner, small_input, input_shape)
     min_side = next(s for s in range(1, 4096) if _final_side(s, small) >= 1)
     input_shape = check_input_shape(owner, input_shape, min_size=min_side)
 

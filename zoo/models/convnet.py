@@ -15,8 +15,16 @@ from keras import layers
 
 from zoo.blocks import classifier_head, conv_bn_act
 from zoo.blocks.conv_bn_act import BN_EPSILON, activation
-from zoo.common import (channel_axis, check_choice, check_head, check_input_shape, check_positive, invalid,
-                        is_small_input, round_channels)
+from zoo.common import (
+    channel_axis,
+    check_choice,
+    check_head,
+    check_input_shape,
+    check_positive,
+    invalid,
+    resolve_small_input,
+    round_channels,
+)
 from zoo.layers import make_conv
 from zoo.registry import register
 
@@ -97,9 +105,7 @@ def convnet(*, conv="standard", width=1.0, dilation=2, groups=4, reduction=4, in
     if conv == "grouped":
         _check_groups(owner, groups, channels)
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    check_choice(owner, "small_input", small_input, [None, True, False])
-    if small_input is None:
-        small_input = is_small_input(check_input_shape(owner, input_shape))
+    small_input = resolve_small_input(owner, small_input, input_shape)
     stem_stride = 1 if small_input else 2
     total_stride = stem_stride ** 2
     for _, s in STAGES:

@@ -26,8 +26,15 @@ from keras import layers
 from zoo.blocks.conv_bn_act import conv_bn_act
 from zoo.blocks.dilated import BASIC_DILATIONS, context_module
 from zoo.blocks.head import classifier_head
-from zoo.common import (check_choice, check_head, check_input_shape, check_positive, invalid,
-                        is_small_input, round_channels)
+from zoo.common import (
+    check_choice,
+    check_head,
+    check_input_shape,
+    check_positive,
+    invalid,
+    resolve_small_input,
+    round_channels,
+)
 from zoo.registry import register
 
 # (filters, 3x3 convs) per front-end stage; each stage ends with a 3x3/2 max-pool.
@@ -56,9 +63,8 @@ def dilated(*, dilations=BASIC_DILATIONS, width=1.0, context=True, input_shape=(
     check_positive(owner, "width", width)
     check_choice(owner, "context", context, [True, False])
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    check_choice(owner, "small_input", small_input, [None, True, False])
     input_shape = check_input_shape(owner, input_shape)
-    small = is_small_input(input_shape) if small_input is None else small_input
+    small = resolve_small_input(owner, small_input, input_shape)
     strides = [1 if small and i < 2 else POOL_STRIDE for i in range(len(FRONT_END))]
     total_stride = 1
     for s in strides:

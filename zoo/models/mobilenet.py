@@ -17,8 +17,7 @@ import keras
 
 from zoo.blocks import classifier_head, conv_bn_act
 from zoo.blocks.separable import depthwise_separable
-from zoo.common import (check_choice, check_head, check_input_shape, check_positive, is_small_input,
-                        round_channels)
+from zoo.common import check_choice, check_head, check_input_shape, check_positive, resolve_small_input, round_channels
 from zoo.registry import register
 
 PAPER = "https://arxiv.org/abs/1704.04861"
@@ -97,9 +96,7 @@ def mobilenet(*, width=1.0, depth_multiplier=1, conv="separable", output_stride=
     check_choice(owner, "conv", conv, CONV_KINDS)
     check_choice(owner, "output_stride", output_stride, OUTPUT_STRIDES)
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    check_choice(owner, "small_input", small_input, [None, True, False])
-    if small_input is None:
-        small_input = is_small_input(check_input_shape(owner, input_shape))
+    small_input = resolve_small_input(owner, small_input, input_shape)
 
     widen = partial(round_channels, multiplier=width)
     units = [(c, s if i == 0 else 1) for c, s, n in BODY for i in range(n)]

@@ -16,8 +16,15 @@ import keras
 
 from zoo.blocks import classifier_head, conv_bn_act
 from zoo.blocks.inverted_residual import inverted_residual
-from zoo.common import (check_choice, check_head, check_input_shape, check_positive, invalid, is_small_input,
-                        round_channels)
+from zoo.common import (
+    check_choice,
+    check_head,
+    check_input_shape,
+    check_positive,
+    invalid,
+    resolve_small_input,
+    round_channels,
+)
 from zoo.models.mobilenet import OUTPUT_STRIDES, plan_strides, total_stride
 from zoo.registry import register
 
@@ -71,9 +78,7 @@ def mobilenet_v2(*, width=1.0, expansion=6, output_stride=None, input_shape=(224
         raise invalid(owner, "expansion", expansion, "a number >= 1")
     check_choice(owner, "output_stride", output_stride, OUTPUT_STRIDES)
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    check_choice(owner, "small_input", small_input, [None, True, False])
-    if small_input is None:
-        small_input = is_small_input(check_input_shape(owner, input_shape))
+    small_input = resolve_small_input(owner, small_input, input_shape)
 
     widen = partial(round_channels, multiplier=width)
     blocks = [(expansion if t != 1 else 1, c, s if i == 0 else 1, f"stage{st}_unit{i}")

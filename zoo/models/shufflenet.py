@@ -31,8 +31,15 @@ from keras import layers
 from zoo.blocks.conv_bn_act import conv_bn_act
 from zoo.blocks.head import classifier_head
 from zoo.blocks.shuffle_unit import shufflenet_v1_unit
-from zoo.common import (check_choice, check_head, check_input_shape, check_positive, invalid,
-                        is_small_input, round_channels)
+from zoo.common import (
+    check_choice,
+    check_head,
+    check_input_shape,
+    check_positive,
+    invalid,
+    resolve_small_input,
+    round_channels,
+)
 from zoo.registry import register
 
 # Output channels of stages 2, 3, 4 at 1x, per group count g (paper, Table 1).
@@ -73,13 +80,12 @@ def shufflenet(*, groups=3, width=1.0, shuffle=True, input_shape=(224, 224, 3), 
     check_positive(owner, "width", width)
     check_choice(owner, "shuffle", shuffle, [True, False])
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    check_choice(owner, "small_input", small_input, [None, True, False])
     widths = stage_widths(groups, width)
     if widths[1] <= widths[0]:
         raise invalid(owner, "width", width, f"a scale that keeps stage 2 ({widths[1]} channels) wider "
                                              f"than the stem ({widths[0]}) with groups={groups}")
     input_shape = check_input_shape(owner, input_shape)
-    small = is_small_input(input_shape) if small_input is None else small_input
+    small = resolve_small_input(owner, small_input, input_shape)
     stem_stride = 1 if small else 2
     total_stride = stem_stride * stem_stride * 2 ** len(STAGE_REPEATS)
     input_shape = check_input_shape(owner, input_shape, min_size=total_stride)

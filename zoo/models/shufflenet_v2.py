@@ -22,7 +22,7 @@ from keras import layers
 from zoo.blocks.conv_bn_act import conv_bn_act
 from zoo.blocks.head import classifier_head
 from zoo.blocks.shuffle_unit import shufflenet_v2_unit
-from zoo.common import check_choice, check_head, check_input_shape, is_small_input
+from zoo.common import check_choice, check_head, check_input_shape, resolve_small_input
 from zoo.registry import register
 
 # Output channels of conv1, stage2, stage3, stage4, conv5 per width multiplier (Table 5).
@@ -48,9 +48,8 @@ def shufflenet_v2(*, width=1.0, input_shape=(224, 224, 3), num_classes=1000, inc
     owner = "shufflenet_v2"
     check_choice(owner, "width", width, sorted(STAGE_CHANNELS))
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    check_choice(owner, "small_input", small_input, [None, True, False])
     input_shape = check_input_shape(owner, input_shape)
-    small = is_small_input(input_shape) if small_input is None else small_input
+    small = resolve_small_input(owner, small_input, input_shape)
     stem_stride = 1 if small else 2
     total_stride = stem_stride * stem_stride * 2 ** len(STAGE_REPEATS)
     input_shape = check_input_shape(owner, input_shape, min_size=total_stride)

@@ -22,12 +22,21 @@ from __future__ import annotations
 
 import math
 
-from keras import layers
 import keras
+from keras import layers
 
 from zoo.blocks.fire import fire
-from zoo.common import (channel_axis, check_choice, check_head, check_input_shape, check_positive,
-                        invalid, is_small_input, round_channels, spatial_size)
+from zoo.common import (
+    channel_axis,
+    check_choice,
+    check_head,
+    check_input_shape,
+    check_positive,
+    invalid,
+    resolve_small_input,
+    round_channels,
+    spatial_size,
+)
 from zoo.registry import register
 
 # (squeeze 1x1, expand 1x1, expand 3x3) of fire2..fire9 in the paper's Table 1 (SqueezeNet 1.0).
@@ -124,7 +133,6 @@ def squeezenet(*, version="1.0", squeeze_ratio=0.125, pct_3x3=0.5, base_e=128, i
     if isinstance(incr_e, bool) or not isinstance(incr_e, int) or incr_e < 0:
         raise invalid(owner, "incr_e", incr_e, "an integer >= 0")
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    check_choice(owner, "small_input", small_input, [None, True, False])
     widths = fire_widths(squeeze_ratio=squeeze_ratio, pct_3x3=pct_3x3, base_e=base_e,
                          incr_e=incr_e, freq=freq)
     for squeeze, e1, e3 in widths:
@@ -132,7 +140,7 @@ def squeezenet(*, version="1.0", squeeze_ratio=0.125, pct_3x3=0.5, base_e=128, i
             raise invalid(owner, "pct_3x3", pct_3x3,
                           f"a share that leaves at least one 1x1 expand filter (expand width {e1 + e3})")
     input_shape = check_input_shape(owner, input_shape)
-    small = is_small_input(input_shape) if small_input is None else small_input
+    small = resolve_small_input(owner, small_input, input_shape)
     min_side = next(s for s in range(1, 4096) if _final_side(s, version=version, small_input=small) >= 1)
     input_shape = check_input_shape(owner, input_shape, min_size=min_side)
 

@@ -20,8 +20,15 @@ from keras import layers
 from zoo.blocks import classifier_head, conv_bn_act
 from zoo.blocks.conv_bn_act import BN_EPSILON
 from zoo.blocks.separable import separable_conv_bn
-from zoo.common import (channel_axis, check_choice, check_head, check_input_shape, check_positive, invalid,
-                        is_small_input, round_channels)
+from zoo.common import (
+    channel_axis,
+    check_head,
+    check_input_shape,
+    check_positive,
+    invalid,
+    resolve_small_input,
+    round_channels,
+)
 from zoo.registry import register
 
 PAPER = "https://arxiv.org/abs/1610.02357"
@@ -75,9 +82,7 @@ def xception(*, width=1.0, middle_blocks=MIDDLE_BLOCKS, input_shape=(299, 299, 3
     if isinstance(middle_blocks, bool) or not isinstance(middle_blocks, int) or middle_blocks < 0:
         raise invalid(owner, "middle_blocks", middle_blocks, "an integer >= 0")
     check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    check_choice(owner, "small_input", small_input, [None, True, False])
-    if small_input is None:
-        small_input = is_small_input(check_input_shape(owner, input_shape))
+    small_input = resolve_small_input(owner, small_input, input_shape)
     input_shape = check_input_shape(owner, input_shape, min_size=_min_size(small_input))
 
     widen = partial(round_channels, multiplier=width)

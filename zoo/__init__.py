@@ -9,9 +9,14 @@ Importing ``zoo`` registers its serializable layers, so ``keras.saving.load_mode
 """
 
 import importlib
+import os
 
-import zoo.layers  # noqa: F401  (registers ChannelShuffle, GroupedConv2D, ... for loading)
-from zoo.registry import build, get_spec, list_models, model_knobs, register  # noqa: F401
+# Quiet TensorFlow's C++ info/warning logs, which bury the zoo's own output (a few start-up
+# lines ignore it since TF 2.19: tensorflow/tensorflow#100442). A user's own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import zoo.layers  # noqa: E402, F401  (registers ChannelShuffle, GroupedConv2D, ... for loading)
+from zoo.registry import build, get_spec, list_models, model_knobs, register  # noqa: E402, F401
 
 __version__ = "0.1.0"
 

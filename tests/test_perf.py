@@ -1,0 +1,99 @@
+"""Inference path: BN folding keeps predictions, one trace serves every batch size."""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.perf import InferenceModel, count_batchnorm, fold_batchnorm
+
+# One small model per structure folding has to handle: grouped convs + channel shuffle,
+# residual adds, channel split/concat, no BN at all, separable convs, depthwise, dense residual.
+FAMILIES = {
+    "shufflenet_g8": dict(width=0.5),
+    "mobilenet_v2_w035": {},
+    "shufflenet_v2_x0_5": {},
+    "squeezenet1_1": {},
+    "xception": {},
+    "mobilenet_w025": {},
+}
+
+
+def randomize_batchnorm(model, seed=0):
+    """Non-trivial BN statistics, so a wrong fold shows (fresh BNs are nearly the identity)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.moving_mean.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n),
+                               rng.normal(0, 0.2, n), rng.uniform(0.5, 2.0, n)])
+    return model
+
+
+def small(name, **kwargs):
+    model = zoo.build(name, input_shape=(64, 64, 3), num_classes=10, classifier_activation=None,
+                      **FAMILIES.get(name, {}), **kwargs)
+    return randomize_batchnorm(model)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(1).uniform(size=(2, 64, 64, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_fold_batchnorm_keeps_predictions(name, images):
+    model = small(name)
+    folded = fold_batchnorm(model)
+    if name == "squeezenet1_1":
+        assert count_batchnorm(model) == 0  # nothing to fold: an equal copy
+    else:
+        assert count_batchnorm(model) > 0
+    assert count_batchnorm(folded) == 0
+    expected = model(images, training=False).numpy()
+    np.testing.assert_allclose(folded(images, training=False).numpy(), expected, atol=1e-5, rtol=1e-5)
+    assert folded.count_params() <= model.count_params()
+
+
+def test_fold_batchnorm_leaves_activation_right_after_conv():
+    model = small("mobilenet_w025")
+    folded = fold_batchnorm(model)
+    relus = [layer for layer in folded.layers if isinstance(layer, keras.layers.ReLU)]
+    assert relus
+    for relu in relus:
+        producer = relu.input._keras_history.operation
+        assert isinstance(producer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)), producer
+        assert producer.use_bias
+
+
+def test_fold_batchnorm_keeps_bn_after_a_shared_conv():
+    inputs = keras.Input((8, 8, 3))
+    conv = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    bn = keras.layers.BatchNormalization(name="bn")(conv)
+    model = randomize_batchnorm(keras.Model(inputs, keras.layers.Add()([conv, bn])))
+    folded = fold_batchnorm(model)
+    assert count_batchnorm(folded) == 1  # the conv's output is read twice: folding would change it
+    x = np.ones((1, 8, 8, 3), "float32")
+    np.testing.assert_allclose(folded(x).numpy(), model(x).numpy(), atol=1e-6)
+
+
+def test_fold_batchnorm_rejects_non_models():
+    with pytest.raises(TypeError, match="keras.Model"):
+        fold_batchnorm("mobilenet")
+
+
+def test_inference_model_traces_once_for_every_batch_size(images):
+    model = small("shufflenet_g8")
+    served = InferenceModel(model)
+    expected = model(images, training=False).numpy()
+    np.testing.assert_allclose(served(images), expected, atol=1e-5, rtol=1e-5)
+    for batch in (1, 3, 2, 1):
+        assert served(np.zeros((batch, 64, 64, 3), "float32")).shape == (batch, 10)
+    assert served.tracing_count() == 1
+
+
+def test_inference_model_needs_a_fixed_input_shape():
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs))
+    with pytest.raises(ValueError, match="input shape"):
+        InferenceModel(model)

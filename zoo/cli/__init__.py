@@ -20,6 +20,7 @@ COMMANDS = {
     "analyze": "zoo.cli.analyze",
     "prune": "zoo.cli.prune",
     "claims": "zoo.cli.claims",
+    "export": "zoo.cli.export",
 }
 
 

@@ -7,7 +7,7 @@ from tests.test_perf import small
 from zoo.cli import main
 from zoo.perf import TFLiteRunner, export_tflite
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # tf.lite.Interpreter's deprecation notice
+
 
 
 @pytest.fixture(scope="module")

@@ -97,3 +97,37 @@ def test_inference_model_needs_a_fixed_input_shape():
     model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs))
     with pytest.raises(ValueError, match="input shape"):
         InferenceModel(model)
+
+
+# --- zoo latency, end to end on a tiny set ------------------------------------------------------
+
+def test_latency_quick_writes_tables(tmp_path):
+    from zoo.cli import main
+
+    out = tmp_path / "results"
+    code = main(["latency", "--quick", "--no-torch", "--models", "mobilenet,shufflenet_g*", "--image-size", "32",
+                 "--out", str(out), "--training-results", str(tmp_path / "absent.csv")])
+    assert code == 0
+    md = (out / "latency.md").read_text()
+    assert "Load average" in md and "zoo latency" in md
+    assert "| mobilenet |" in md and "| shufflenet_g8 |" in md
+    assert "ShuffleNet 1x g=8 / g=1" in md  # the target line is computed from measured rows
+    assert "mobilenet / keras.applications at batch 1" in md
+    assert "Not yet measured" in md
+    import csv
+
+    rows = list(csv.DictReader((out / "latency.csv").open()))
+    paths = {(r["model"], r["path"]) for r in rows if not r["error"]}
+    for path in ("keras graph", "folded", "tflite"):
+        assert ("mobilenet", path) in paths
+    assert ("mobilenet", "MobileNet (keras graph)") in paths
+    assert all(float(r["median_ms"]) > 0 for r in rows if not r["error"])
+
+
+def test_latency_rejects_bad_input(tmp_path, capsys):
+    from zoo.cli import main
+
+    assert main(["latency", "--models", "nothing*", "--out", str(tmp_path)]) == 2
+    assert "matches none" in capsys.readouterr().err
+    assert main(["latency", "--batches", "1,x", "--out", str(tmp_path)]) == 2
+    assert not (tmp_path / "latency.md").exists()

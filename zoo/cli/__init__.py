@@ -21,6 +21,7 @@ COMMANDS = {
     "prune": "zoo.cli.prune",
     "claims": "zoo.cli.claims",
     "export": "zoo.cli.export",
+    "latency": "zoo.cli.latency",
 }
 
 

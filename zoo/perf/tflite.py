@@ -61,7 +61,11 @@ class TFLiteRunner:
             model = Path(model).read_bytes()
         if not isinstance(model, (bytes, bytearray)):
             raise TypeError(f"TFLiteRunner: expected bytes or a path, got {type(model).__name__}")
-        self.interpreter = _interpreter_class()(model_content=bytes(model), num_threads=num_threads)
+        import warnings
+
+        with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice: LiteRT is used when installed
+            warnings.simplefilter("ignore", UserWarning)
+            self.interpreter = _interpreter_class()(model_content=bytes(model), num_threads=num_threads)
         self._input = self.interpreter.get_input_details()[0]["index"]
         self._output = self.interpreter.get_output_details()[0]["index"]
         self._batch = None

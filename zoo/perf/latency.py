@@ -1,0 +1,428 @@
+"""``zoo latency``: the zoo's models against keras.applications and torchvision/timm, one run, interleaved.
+
+Every zoo model is timed three ways -- Keras graph mode (``tf.function(jit_compile=False)``,
+the path ``zoo.bench.latency.measure_latency`` times), the inference path
+(``zoo.perf.InferenceModel``: BN folded, one trace, concrete function called directly)
+and the TFLite export (``zoo.perf.TFLiteRunner``) -- and "zoo best" is the fastest. The
+counterparts: keras.applications (graph mode, ``weights=None``) always; torchvision/timm
+when PyTorch imports (``scripts/setup-torch-env``), eval mode, ``torch.inference_mode()``,
+NCHW and channels_last (the faster counts). All use the same thread count. A dense 3x3
+convolution timed in the same rounds gives the machine's practical peak GFLOP/s.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.perf.compare import Timed, cpu_model, intra_op_threads, load_average, time_interleaved
+
+# zoo model -> its counterparts: (library, constructor). The issue's reference numbers were
+# measured on these exact constructors.
+COUNTERPARTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "mobilenet": (("keras.applications", "MobileNet"), ("timm", "mobilenetv1_100")),
+    "mobilenet_v2": (("keras.applications", "MobileNetV2"), ("torchvision", "mobilenet_v2")),
+    "xception": (("keras.applications", "Xception"),),
+    "squeezenet1_0": (("torchvision", "squeezenet1_0"),),
+    "squeezenet1_1": (("torchvision", "squeezenet1_1"),),
+    "shufflenet_v2_x1_0": (("torchvision", "shufflenet_v2_x1_0"),),
+    "shufflenet_g1": (),  # no library ships ShuffleNet v1; g=1 vs g=8 is the comparison
+    "shufflenet_g8": (),
+}
+ZOO_PATHS = ("keras graph", "folded", "tflite")
+PEAK_LAYER = (56, 128, 128, 3, 8)  # H=W, in, out, kernel, batch: a dense conv oneDNN runs near its best
+DEFAULT_BATCHES = (1, 32)
+# (rounds, calls per round, warm-up calls): batch 32 costs ~30x more per call.
+SETTINGS = {"full": {1: (15, 3, 3), "large": (5, 1, 2)}, "quick": {1: (3, 1, 1), "large": (2, 1, 1)}}
+# Where "FLOPs are not speed" is judged: the issue's done-when targets.
+TARGET_RATIO = 1.0
+SHUFFLE_GROUP_TARGET = 1.1
+
+
+@dataclass
+class Setup:
+    models: list[str]
+    batches: tuple[int, ...]
+    quick: bool
+    torch: bool
+    image_size: int | None
+    threads: int
+
+
+def select_models(pattern: str | None) -> list[str]:
+    """Comma-separated globs over ``COUNTERPARTS``' zoo names; all when ``pattern`` is None."""
+    if not pattern:
+        return list(COUNTERPARTS)
+    globs = [p.strip() for p in pattern.split(",") if p.strip()]
+    chosen = [name for name in COUNTERPARTS if any(fnmatch.fnmatchcase(name, g) for g in globs)]
+    if not chosen:
+        raise ValueError(f"--models {pattern!r} matches none of the benchmarked models; "
+                         f"allowed: globs over {list(COUNTERPARTS)}")
+    return chosen
+
+
+def parse_batches(text: str) -> tuple[int, ...]:
+    try:
+        batches = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        batches = ()
+    if not batches or any(b < 1 for b in batches):
+        raise ValueError(f"--batches expects comma-separated positive integers, got {text!r}")
+    return batches
+
+
+def torch_available() -> tuple[bool, str]:
+    """Whether the PyTorch counterparts can run in this process, and if not, why."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None:
+        return False, "PyTorch/torchvision are not installed here (scripts/setup-torch-env, then .venv-torch/bin/zoo latency)"
+    if "torch" not in sys.modules and "tensorflow" in sys.modules:
+        # torch 2.14 imported after TF 2.21 crashes the process (segmentation fault)
+        return False, "PyTorch must be imported before TensorFlow: run .venv-torch/bin/zoo latency"
+    try:
+        import torch  # noqa: F401
+        import torchvision  # noqa: F401
+    except Exception as err:  # e.g. torchvision's operator mismatch beside another torch build
+        return False, f"PyTorch/torchvision do not import: {err}"
+    return True, ""
+
+
+# --- the things timed --------------------------------------------------------------------------
+
+def _images(batch, shape, channels_first=False):
+    x = np.random.default_rng(0).uniform(size=(batch, *shape)).astype("float32")
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if channels_first else x
+
+
+def _keras_graph_call(model, batch):
+    from zoo.bench.latency import _forward_fn  # the exact path zoo bench times
+
+    forward, x = _forward_fn(model), _images(batch, model.input_shape[1:])
+    return lambda: forward(x)
+
+
+def _folded_call(model, batch):
+    from zoo.perf.inference import InferenceModel
+
+    served = InferenceModel(model)
+    import tensorflow as tf
+
+    x = tf.constant(_images(batch, model.input_shape[1:]))
+    return lambda: served.concrete(x).numpy()
+
+
+def _tflite_call(flatbuffer, shape, batch, threads):
+    from zoo.perf.tflite import TFLiteRunner
+
+    runner, x = TFLiteRunner(flatbuffer, num_threads=threads), _images(batch, shape)
+    return lambda: runner(x)
+
+
+def _torch_call(library, name, size, batch, channels_last):
+    import torch
+
+    if library == "timm":
+        import timm
+
+        net = timm.create_model(name, pretrained=False)
+    else:
+        import torchvision
+
+        net = getattr(torchvision.models, name)(weights=None)
+    net.eval()
+    x = torch.from_numpy(_images(batch, (size, size, 3), channels_first=True))
+    if channels_last:
+        net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+
+    def call():
+        with torch.inference_mode():
+            return net(x)
+
+    return call
+
+
+def _predict_on_batch_call(model, batch):
+    x = _images(batch, model.input_shape[1:])
+    return lambda: model.predict_on_batch(x)
+
+
+def _unfolded_concrete_call(model, batch):
+    import tensorflow as tf
+
+    from zoo.perf.inference import InferenceModel
+
+    served, x = InferenceModel(model, fold=False), tf.constant(_images(batch, model.input_shape[1:]))
+    return lambda: served.concrete(x).numpy()
+
+
+def _peak_call(batch_unused=None):
+    import keras
+    import tensorflow as tf
+
+    size, cin, cout, k, batch = PEAK_LAYER
+    conv = keras.layers.Conv2D(cout, k, padding="same")
+    conv.build((None, size, size, cin))
+    fwd = tf.function(lambda t: conv(t), jit_compile=False, autograph=False)
+    x = tf.constant(_images(batch, (size, size, cin)))
+    return lambda: fwd(x).numpy()
+
+
+def peak_macs() -> int:
+    size, cin, cout, k, batch = PEAK_LAYER
+    return size * size * cin * cout * k * k * batch
+
+
+class Models:
+    """Built once per run (every batch size reuses them); TFLite conversion happens here too."""
+
+    def __init__(self, setup: Setup, progress: Callable[[str], None]):
+        import keras
+
+        import zoo
+        from zoo.cost import analyze
+        from zoo.perf.tflite import export_tflite
+
+        self.zoo, self.macs, self.tflite, self.kapps = {}, {}, {}, {}
+        for name in setup.models:
+            # small_input=False: the ImageNet stem at any size, so the counterparts stay the same network
+            knobs = {"input_shape": (setup.image_size, setup.image_size, 3), "small_input": False} \
+                if setup.image_size else {}
+            model = zoo.build(name, **knobs)
+            self.zoo[name], self.macs[name] = model, analyze(model).macs
+            progress(f"converting {name} to TFLite")
+            try:
+                self.tflite[name] = export_tflite(model)
+            except Exception as err:  # reported, not fatal
+                self.tflite[name] = err
+            for library, ctor in COUNTERPARTS[name]:
+                if library == "keras.applications":
+                    shape = model.input_shape[1:]
+                    self.kapps[ctor] = getattr(keras.applications, ctor)(weights=None, input_shape=shape)
+                    self.macs[ctor] = analyze(self.kapps[ctor]).macs
+
+
+def candidates(setup: Setup, models: Models, batch: int) -> list[Timed]:
+    out = [Timed(f"peak|{batch}", _peak_call, {"model": "dense 3x3 conv (peak)", "path": "keras graph",
+                                                 "side": "peak", "macs": peak_macs() // PEAK_LAYER[4],
+                                                 "batch": PEAK_LAYER[4]})]
+    for name in setup.models:
+        model = models.zoo[name]
+        shape = model.input_shape[1:]
+        base = {"model": name, "side": "zoo", "macs": models.macs[name], "batch": batch}
+        out.append(Timed(f"{name}|keras graph", lambda m=model: _keras_graph_call(m, batch),
+                         {**base, "path": "keras graph"}))
+        out.append(Timed(f"{name}|folded", lambda m=model: _folded_call(m, batch), {**base, "path": "folded"}))
+        flat = models.tflite[name]
+        tfl = Timed(f"{name}|tflite", lambda f=flat: _tflite_call(f, shape, batch, setup.threads),
+                    {**base, "path": "tflite"})
+        if isinstance(flat, Exception):
+            tfl.prepare = lambda f=flat: (_ for _ in ()).throw(f)
+        out.append(tfl)
+        for library, ctor in COUNTERPARTS[name]:
+            if library == "keras.applications":
+                kapp = models.kapps[ctor]
+                out.append(Timed(f"{name}|{library}.{ctor}", lambda m=kapp: _keras_graph_call(m, batch),
+                                 {**base, "side": library, "path": f"{ctor} (keras graph)",
+                                  "macs": models.macs[ctor]}))
+            elif setup.torch:
+                for cl in (False, True):
+                    fmt = "channels_last" if cl else "NCHW"
+                    out.append(Timed(f"{name}|{library}.{ctor}|{fmt}",
+                                     lambda lib=library, c=ctor, cl=cl: _torch_call(lib, c, shape[0], batch, cl),
+                                     {**base, "side": "pytorch", "path": f"{library} {ctor} ({fmt})"}))
+        if name == "mobilenet_v2" and batch == 1:  # (c): which batch-1 call path is fastest
+            for path, make in (("call: predict_on_batch", _predict_on_batch_call),
+                               ("call: concrete, unfolded", _unfolded_concrete_call)):
+                out.append(Timed(f"{name}|{path}", lambda m=model, mk=make: mk(m, batch),
+                                 {**base, "side": "call-path", "path": path}))
+    return out
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+def _rows(timed: list[Timed]) -> list[dict[str, Any]]:
+    rows = []
+    for t in timed:
+        info = t.info
+        ms = t.median_ms
+        images = info["batch"]
+        gflops = 2 * info["macs"] * images / (ms / 1000) / 1e9 if ms and info.get("macs") else None
+        rows.append({"model": info["model"], "batch": images, "side": info["side"], "path": info["path"],
+                     "median_ms": ms, "p90_ms": t.p90_ms, "calls": len(t.times_ms),
+                     "macs_per_image": info.get("macs"), "gflops_per_s": gflops, "error": t.error or ""})
+    return rows
+
+
+def _fmt(value, spec=".1f", empty="–"):
+    return empty if value is None else format(value, spec)
+
+
+def _best(rows, **match):
+    pool = [r for r in rows if all(r[k] == v for k, v in match.items()) and r["median_ms"] is not None]
+    return min(pool, key=lambda r: r["median_ms"]) if pool else None
+
+
+def summarize(rows: list[dict[str, Any]], setup: Setup) -> tuple[list[str], list[str]]:
+    """The per-batch comparison tables and the done-when targets (holds / does not hold)."""
+    lines, targets = [], []
+    for batch in setup.batches:
+        peak = next((r for r in rows if r["side"] == "peak" and r.get("run_batch") == batch), None)
+        peak_rate = peak["gflops_per_s"] if peak else None
+        lines += [f"### Batch {batch}", "",
+                  f"Dense-conv peak this run: {_fmt(peak_rate)} GFLOP/s (3x3, 56x56, 128->128, batch 8).", "",
+                  "| model | MMACs | zoo keras graph ms | zoo folded ms | zoo tflite ms | zoo best | "
+                  "keras.applications ms | zoo best / keras.app | PyTorch best ms | zoo best / PyTorch | "
+                  "zoo best GFLOP/s (% peak) |",
+                  "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+        for name in setup.models:
+            mine = {r["path"]: r for r in rows if r["model"] == name and r["batch"] == batch and r["side"] == "zoo"}
+            best = _best(rows, model=name, batch=batch, side="zoo")
+            kapp = _best(rows, model=name, batch=batch, side="keras.applications")
+            torch_best = _best(rows, model=name, batch=batch, side="pytorch")
+            ratio_k = best["median_ms"] / kapp["median_ms"] if best and kapp else None
+            ratio_t = best["median_ms"] / torch_best["median_ms"] if best and torch_best else None
+            rate = best["gflops_per_s"] if best else None
+            share = f" ({100 * rate / peak_rate:.0f}%)" if rate and peak_rate else ""
+            lines.append("| " + " | ".join([
+                name, _fmt(best["macs_per_image"] / 1e6 if best else None, ".0f"),
+                *(_fmt(mine[p]["median_ms"] if p in mine else None, ".2f") for p in ZOO_PATHS),
+                best["path"] if best else "–",
+                _fmt(kapp["median_ms"] if kapp else None, ".2f"), _fmt(ratio_k, ".2f"),
+                (f"{torch_best['median_ms']:.2f} ({torch_best['path']})" if torch_best else "–"),
+                _fmt(ratio_t, ".2f"), _fmt(rate) + share]) + " |")
+            for other, ratio in (("keras.applications", ratio_k), ("PyTorch", ratio_t)):
+                if ratio is not None:
+                    verdict = "holds" if ratio <= TARGET_RATIO else "does NOT hold"
+                    targets.append(f"- {name} / {other} at batch {batch}: {ratio:.2f} (≤ {TARGET_RATIO}) — {verdict}")
+        g1 = _best(rows, model="shufflenet_g1", batch=batch, side="zoo")
+        g8 = _best(rows, model="shufflenet_g8", batch=batch, side="zoo")
+        if g1 and g8:
+            ratio = g8["median_ms"] / g1["median_ms"]
+            verdict = "holds" if ratio <= SHUFFLE_GROUP_TARGET else "does NOT hold"
+            targets.append(f"- ShuffleNet 1x g=8 / g=1 (best paths) at batch {batch}: {ratio:.2f} "
+                           f"(≤ {SHUFFLE_GROUP_TARGET}) — {verdict}")
+        lines.append("")
+    return lines, targets
+
+
+def training_throughput_section(results_csv: Path) -> list[str]:
+    """Training images/s per model, read from a published benchmark table (never measured here)."""
+    lines = ["## Training throughput (CIFAR-10, real input pipeline)", ""]
+    if not results_csv.is_file():
+        return lines + [f"Not yet measured — run `zoo bench benchmarks/cifar10.toml` (reads "
+                        f"`{results_csv.as_posix()}`).", ""]
+    with open(results_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    column = next((c for c in ("train_images_per_second", "images_per_second") if rows and c in rows[0]), None)
+    if column is None:
+        return lines + [f"`{results_csv.as_posix()}` has no training images/s column yet "
+                        "(the benchmark runner does not record it); not measured here.", ""]
+    lines += ["| model | config | training images/s (mean over runs) |", "|---|---|---:|"]
+    groups: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        try:
+            groups.setdefault((row.get("model", "?"), row.get("config", "")), []).append(float(row[column]))
+        except (TypeError, ValueError):
+            continue
+    for (model, config), values in sorted(groups.items()):
+        lines.append(f"| {model} | {config} | {np.mean(values):.0f} |")
+    return lines + [""]
+
+
+def versions(use_torch: bool) -> str:
+    import keras
+    import tensorflow as tf
+
+    parts = [f"Python {sys.version.split()[0]}", f"TensorFlow {tf.__version__}", f"Keras {keras.__version__}",
+             f"numpy {np.__version__}"]
+    if use_torch:
+        import torch
+        import torchvision
+
+        parts += [f"PyTorch {torch.__version__}", f"torchvision {torchvision.__version__}"]
+        try:
+            import timm
+
+            parts.append(f"timm {timm.__version__}")
+        except ImportError:
+            pass
+    return ", ".join(parts)
+
+
+def run_benchmark(setup: Setup, out_dir: Path, command: str, results_csv: Path,
+                  progress: Callable[[str], None] = lambda s: None) -> Path:
+    """Time everything, write ``latency.csv`` and ``latency.md`` into ``out_dir``; returns the .md path."""
+    load_before = load_average()
+    if setup.torch:
+        import torch
+
+        torch.set_num_threads(setup.threads)
+    models = Models(setup, progress)
+    mode = "quick" if setup.quick else "full"
+    rows = []
+    for batch in setup.batches:
+        rounds, per_round, warmup = SETTINGS[mode][1 if batch == 1 else "large"]
+        progress(f"batch {batch}: {rounds} rounds x {per_round} calls")
+        timed = time_interleaved(candidates(setup, models, batch), rounds=rounds, calls_per_round=per_round,
+                                 warmup=warmup, progress=progress)
+        for row in _rows(timed):
+            row["run_batch"] = batch
+            rows.append(row)
+    load_after = load_average()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fields = ["model", "run_batch", "batch", "side", "path", "median_ms", "p90_ms", "calls",
+              "macs_per_image", "gflops_per_s", "error"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items() if k in fields})
+    (out_dir / "latency.csv").write_text(buf.getvalue())
+
+    summary, targets = summarize(rows, setup)
+    size = f"{setup.image_size}x{setup.image_size}" if setup.image_size else "each model's default (224; Xception 299)"
+    md = ["# Inference latency: the zoo vs keras.applications and PyTorch", "",
+          f"Generated by `{command}` — do not edit by hand.", "",
+          f"- Machine: {cpu_model()}, {os.cpu_count()} cores; {setup.threads} threads for TF, TFLite and PyTorch",
+          f"- Software: {versions(setup.torch)}",
+          f"- Load average (1/5/15 min) before: {load_before}; after: {load_after} "
+          "(other jobs shared the CPU: read ratios, not absolute times)",
+          f"- Input: {size}, float32, random; batches {', '.join(map(str, setup.batches))}; "
+          f"{'quick' if setup.quick else 'full'} settings: {SETTINGS[mode]} (rounds, calls/round, warm-up) "
+          "per batch 1 / larger; all candidates interleaved round-robin; median (p90 in the CSV)",
+          "- zoo paths: keras graph = `tf.function(jit_compile=False)` as `zoo bench` times; folded = "
+          "`zoo.perf.InferenceModel` (BatchNorm folded, one trace, concrete function); tflite = "
+          "`zoo.perf.export_tflite` + `TFLiteRunner` (XNNPACK); zoo best = the fastest",
+          "- PyTorch: " + ("eval, `torch.inference_mode()`, NCHW and channels_last timed, faster counts; "
+                           "GFLOP/s use the zoo twin's MACs" if setup.torch else
+                           "not timed (not importable or `--no-torch`; `scripts/setup-torch-env` then "
+                           "`.venv-torch/bin/zoo latency`)"),
+          "", "## Done-when targets", "", *(targets or ["- none measurable in this run"]), "",
+          "## Comparison", "", *summary]
+    calls = [r for r in rows if r["side"] == "call-path" or (r["model"] == "mobilenet_v2" and r["batch"] == 1
+                                                             and r["side"] == "zoo")]
+    if any(r["side"] == "call-path" for r in calls):
+        md += ["## Batch-1 call paths (mobilenet_v2)", "",
+               "Which way of calling a Keras model is fastest at batch 1 (same weights, same machine):", "",
+               "| path | median ms | p90 ms |", "|---|---:|---:|"]
+        md += [f"| {r['path']} | {_fmt(r['median_ms'], '.2f')} | {_fmt(r['p90_ms'], '.2f')} |" for r in calls]
+        md.append("")
+    md += training_throughput_section(results_csv)
+    md += ["## Every timing", "", "| model | batch | side | path | median ms | p90 ms | calls | GFLOP/s | error |",
+           "|---|---:|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        md.append(f"| {r['model']} | {r['batch']} | {r['side']} | {r['path']} | {_fmt(r['median_ms'], '.2f')} | "
+                  f"{_fmt(r['p90_ms'], '.2f')} | {r['calls']} | {_fmt(r['gflops_per_s'])} | {r['error']} |")
+    path = out_dir / "latency.md"
+    path.write_text("\n".join(md) + "\n")
+    return path

@@ -131,3 +131,34 @@ def test_latency_rejects_bad_input(tmp_path, capsys):
     assert "matches none" in capsys.readouterr().err
     assert main(["latency", "--batches", "1,x", "--out", str(tmp_path)]) == 2
     assert not (tmp_path / "latency.md").exists()
+
+
+# --- zoo conv-types ----------------------------------------------------------------------------
+
+def test_conv_types_macs_equal_survey_formulas(tmp_path):
+    import csv
+
+    from zoo.cli import main
+
+    assert main(["conv-types", "--quick", "--case", "8x8x16->16", "--batch", "2", "--out", str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "conv-types.csv").open()))
+    hw, m, n, k = 64, 16, 16, 9
+    expected = {"standard": hw * n * m * k, "dilated": hw * n * m * k, "pointwise": hw * n * m,
+                "depthwise": hw * m * k, "separable": hw * m * k + hw * m * n, "shuffle": 0}
+    by_kind = {r["kind"]: r for r in rows}
+    for kind, macs in expected.items():
+        assert int(by_kind[kind]["macs_per_image"]) == macs, kind
+    grouped = [r for r in rows if r["kind"] in ("grouped", "keras_grouped")]
+    assert len(grouped) == 6
+    for r in grouped:
+        g = int(r["conv"].rsplit("g=", 1)[1])
+        assert int(r["macs_per_image"]) == hw * n * m * k // g == int(r["survey_macs"])
+    assert all(float(r["median_ms"]) > 0 for r in rows)
+    assert "| depthwise |" in (tmp_path / "conv-types.md").read_text()
+
+
+def test_conv_types_rejects_bad_case(tmp_path, capsys):
+    from zoo.cli import main
+
+    assert main(["conv-types", "--case", "56x28x128->128", "--out", str(tmp_path)]) == 2
+    assert "square" in capsys.readouterr().err

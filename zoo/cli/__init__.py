@@ -22,6 +22,7 @@ COMMANDS = {
     "claims": "zoo.cli.claims",
     "export": "zoo.cli.export",
     "latency": "zoo.cli.latency",
+    "conv-types": "zoo.cli.conv_types",
 }
 
 

@@ -38,9 +38,31 @@ class Timed:
         return float(np.percentile(self.times_ms, 90)) if self.times_ms else None
 
 
+STABLE_SPREAD = 1.3  # warm-up ends when the last 3 calls are within 30% of each other
+
+
+def warm_up(call: Callable[[], Any], minimum: int, maximum: int) -> int:
+    """Untimed calls until timings settle (at least ``minimum``, at most ``maximum``); returns the count.
+
+    A fixed count is not enough: with TensorFlow loaded in the same process, PyTorch's first
+    ~5-8 CPU calls measured 50-100x slower than its steady state (1.2 s vs 14 ms for
+    MobileNet v1, torch 2.14 + TF 2.21), and TF's first call traces the graph.
+    """
+    times: list[float] = []
+    for _ in range(max(minimum, maximum)):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+        last = times[-3:]
+        if len(times) >= max(minimum, 3) and max(last) <= STABLE_SPREAD * min(last):
+            break
+    return len(times)
+
+
 def time_interleaved(candidates: Sequence[Timed], *, rounds: int, calls_per_round: int = 1,
-                     warmup: int = 2, progress: Callable[[str], None] | None = None) -> Sequence[Timed]:
-    """Fill each candidate's ``times_ms``: ``warmup`` untimed calls, then ``rounds`` round-robin rounds.
+                     warmup: int = 2, max_warmup: int = 30,
+                     progress: Callable[[str], None] | None = None) -> Sequence[Timed]:
+    """Fill each candidate's ``times_ms``: warm-up calls (``warm_up``), then ``rounds`` round-robin rounds.
 
     A candidate whose preparation or call raises is kept with ``error`` set (and no times),
     so one broken counterpart does not cost the whole run. The visiting order rotates every
@@ -50,8 +72,7 @@ def time_interleaved(candidates: Sequence[Timed], *, rounds: int, calls_per_roun
     for cand in candidates:
         try:
             call = cand.prepare()
-            for _ in range(warmup):
-                call()
+            warm_up(call, warmup, max_warmup)
             calls[cand.key] = call
         except Exception as err:  # reported in the table, not fatal
             cand.error = f"{type(err).__name__}: {err}"[:200]

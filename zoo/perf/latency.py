@@ -43,6 +43,7 @@ PEAK_LAYER = (56, 128, 128, 3, 8)  # H=W, in, out, kernel, batch: a dense conv o
 DEFAULT_BATCHES = (1, 32)
 # (rounds, calls per round, warm-up calls): batch 32 costs ~30x more per call.
 SETTINGS = {"full": {1: (15, 3, 3), "large": (5, 1, 2)}, "quick": {1: (3, 1, 1), "large": (2, 1, 1)}}
+MAX_WARMUP = {1: 30, "large": 10}  # warm-up calls stop earlier once timings settle (compare.warm_up)
 # Where "FLOPs are not speed" is judged: the done-when targets.
 TARGET_RATIO = 1.0
 SHUFFLE_GROUP_TARGET = 1.1
@@ -374,7 +375,8 @@ def run_benchmark(setup: Setup, out_dir: Path, command: str, results_csv: Path,
         rounds, per_round, warmup = SETTINGS[mode][1 if batch == 1 else "large"]
         progress(f"batch {batch}: {rounds} rounds x {per_round} calls")
         timed = time_interleaved(candidates(setup, models, batch), rounds=rounds, calls_per_round=per_round,
-                                 warmup=warmup, progress=progress)
+                                 warmup=warmup, max_warmup=MAX_WARMUP[1 if batch == 1 else "large"],
+                                 progress=progress)
         for row in _rows(timed):
             row["run_batch"] = batch
             rows.append(row)
@@ -399,7 +401,7 @@ def run_benchmark(setup: Setup, out_dir: Path, command: str, results_csv: Path,
           "(other jobs shared the CPU: read ratios, not absolute times)",
           f"- Input: {size}, float32, random; batches {', '.join(map(str, setup.batches))}; "
           f"{'quick' if setup.quick else 'full'} settings: {SETTINGS[mode]} (rounds, calls/round, warm-up) "
-          "per batch 1 / larger; all candidates interleaved round-robin; median (p90 in the CSV)",
+          f"per batch 1 / larger, warm-up until 3 calls agree within 30% (max {MAX_WARMUP}); all candidates interleaved round-robin; median (p90 in the CSV)",
           "- zoo paths: keras graph = `tf.function(jit_compile=False)` as `zoo bench` times; folded = "
           "`zoo.perf.InferenceModel` (BatchNorm folded, one trace, concrete function); tflite = "
           "`zoo.perf.export_tflite` + `TFLiteRunner` (XNNPACK); zoo best = the fastest",

@@ -178,6 +178,10 @@ def _peak_call(batch_unused=None):
     return lambda: fwd(x).numpy()
 
 
+def _reraise(err: Exception):
+    raise err
+
+
 def peak_macs() -> int:
     size, cin, cout, k, batch = PEAK_LAYER
     return size * size * cin * cout * k * k * batch
@@ -227,7 +231,7 @@ def candidates(setup: Setup, models: Models, batch: int) -> list[Timed]:
         tfl = Timed(f"{name}|tflite", lambda f=flat: _tflite_call(f, shape, batch, setup.threads),
                     {**base, "path": "tflite"})
         if isinstance(flat, Exception):
-            tfl.prepare = lambda f=flat: (_ for _ in ()).throw(f)
+            tfl.prepare = lambda f=flat: _reraise(f)  # the conversion error shows in the table
         out.append(tfl)
         for library, ctor in COUNTERPARTS[name]:
             if library == "keras.applications":

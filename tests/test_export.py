@@ -8,8 +8,6 @@ from zoo.cli import main
 from zoo.perf import TFLiteRunner, export_tflite
 
 
-
-
 @pytest.fixture(scope="module")
 def images():
     return np.random.default_rng(2).uniform(size=(3, 64, 64, 3)).astype("float32")

@@ -19,11 +19,12 @@ from typing import Any
 COLUMNS = (
     "run_id", "model", "config", "seed", "dataset", "image_size", "params", "macs",
     "top1", "top5", "val_loss", "train_top1", "latency_ms", "latency_p90_ms", "throughput",
-    "train_seconds", "epochs", "pareto", "pareto_latency", "finished_at",
+    "train_seconds", "train_images_per_second", "epochs", "pareto", "pareto_latency", "finished_at",
 )
 NUMERIC = {"params": int, "macs": int, "seed": int, "image_size": int, "epochs": int,
            "top1": float, "top5": float, "val_loss": float, "train_top1": float,
-           "latency_ms": float, "latency_p90_ms": float, "throughput": float, "train_seconds": float}
+           "latency_ms": float, "latency_p90_ms": float, "throughput": float, "train_seconds": float,
+           "train_images_per_second": float}
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
@@ -100,7 +101,8 @@ def aggregate(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (model, config), members in groups.items():
         entry = dict(members[0])
-        for key in ("top1", "top5", "latency_ms", "latency_p90_ms", "throughput", "train_seconds"):
+        for key in ("top1", "top5", "latency_ms", "latency_p90_ms", "throughput", "train_seconds",
+                    "train_images_per_second"):
             values = [m[key] for m in members if m.get(key) is not None]
             entry[key] = statistics.fmean(values) if values else None
         top1 = [m["top1"] for m in members if m.get("top1") is not None]
@@ -167,7 +169,7 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], header: Mapping[str, str]
               "Top-1 is the mean over seeds (± sample std when more than one).", ""]
     has_top5 = any(c.get("top5") is not None for c in configs)
     cols = ["", "model", "config", "params (M)", "MACs (M)", "top-1 %"] + (["top-5 %"] if has_top5 else []) \
-        + ["latency ms (p50 / p90)", "images/s", "train s", "seeds"]
+        + ["latency ms (p50 / p90)", "inference images/s", "train s", "train images/s", "seeds"]
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for c in configs:
         mark = ("★" if c["pareto"] else "") + ("☆" if c["pareto_latency"] else "")
@@ -177,7 +179,8 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], header: Mapping[str, str]
                  _millions(c["params"]), _millions(c["macs"]), _pct(c["top1"], c.get("top1_std"))]
         if has_top5:
             cells.append(_pct(c.get("top5")))
-        cells += [latency, _num(c.get("throughput"), ".0f"), _num(c.get("train_seconds"), ".0f"), str(c["seeds"])]
+        cells += [latency, _num(c.get("throughput"), ".0f"), _num(c.get("train_seconds"), ".0f"),
+                  _num(c.get("train_images_per_second"), ".0f"), str(c["seeds"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

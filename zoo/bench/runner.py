@@ -259,7 +259,7 @@ class BenchRunner:
                **self.costs[(cfg.model, cfg.config)],
                "top1": metrics.get("top1"), "top5": metrics.get("top5"), "val_loss": metrics.get("val_loss"),
                "train_top1": metrics.get("train_top1"), "train_seconds": metrics.get("train_seconds"),
-               "epochs": metrics.get("epochs")}
+               "train_images_per_second": metrics.get("images_per_second"), "epochs": metrics.get("epochs")}
         run = self.suite.run
         if run["latency"]:
             latency = measure_latency(model, run["latency_batch"], run["latency_warmup"], run["latency_iters"])

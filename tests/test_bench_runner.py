@@ -102,7 +102,7 @@ def test_results_files(finished):
         assert 0 <= row["top1"] <= 1 and row["top5"] is None  # top-5 only with more than 10 classes
         assert row["params"] > 0 and row["macs"] > 0 and row["epochs"] == 1
         assert 0 < row["latency_ms"] <= row["latency_p90_ms"] and row["throughput"] > 0
-        assert row["train_seconds"] > 0
+        assert row["train_seconds"] > 0 and row["train_images_per_second"] > 0
     assert any(r["pareto"] for r in rows)
     # the cheapest configuration is always on the MACs front
     assert min(rows, key=lambda r: r["macs"])["pareto"]
@@ -111,6 +111,7 @@ def test_results_files(finished):
     assert "`zoo bench " in table and "suite.toml" in table and "★" in table
     assert "3 classes, 16px" in table and "epochs=1, batch_size=8" in table
     assert table.count("| `convnet` |") == 2 and table.count("| `resnet20` |") == 1
+    assert "**runs**: 3 of 3 finished\n" in table
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     env = json.loads((out / "env.json").read_text())

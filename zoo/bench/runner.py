@@ -282,7 +282,12 @@ class BenchRunner:
         from zoo.bench import tensorboard as tb
 
         title = f"zoo bench {self.suite.name}"
-        res.write_atomic(self.out / RESULTS_MD, res.render_markdown(rows, self.header(), title))
+        header = self.header()
+        planned = {c.run_id for c in self.suite.configurations()}
+        finished = sum(r["run_id"] in planned for r in rows)
+        header["runs"] = f"{finished} of {len(planned)} finished" + (
+            "" if finished >= len(planned) else " (in progress: rerun the command above to finish the rest)")
+        res.write_atomic(self.out / RESULTS_MD, res.render_markdown(rows, header, title))
         label = dataset_label(self.suite.dataset["name"], self.train_ds.source).split(" (")[0]
         png = res.plot_pareto(rows, f"{title}: {label}, {self.suite.image_size}px")
         res.write_atomic(self.out / PARETO_PNG, png)

@@ -119,6 +119,9 @@ def test_results_files(finished):
                 "tf_intra_op_threads", "suite_sha256", "seeds"):
         assert key in env
     assert env["dataset"]["train_fingerprint"] and env["dataset"]["class_names"] == ["class0", "class1", "class2"]
+    # the record is committed beside the tables: no absolute paths of the machine in it
+    assert not os.path.isabs(env["python_executable"])
+    assert not env["dataset"]["source"].split(":", 1)[1].startswith("/")
     assert (out / "suite.toml").read_text() == SUITE
     assert not (out / LOCK_NAME).exists()
 

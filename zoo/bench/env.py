@@ -59,7 +59,8 @@ def environment() -> dict[str, Any]:
     return {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
-        "python_executable": sys.executable,
+        # Relative to the working directory: the record is committed beside the tables.
+        "python_executable": os.path.relpath(sys.executable) if os.path.isabs(sys.executable) else sys.executable,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "keras_backend": keras.backend.backend(),

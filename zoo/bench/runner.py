@@ -89,6 +89,12 @@ def _relative(path: str | Path) -> str:
         return str(path)
 
 
+def _portable_source(source: str) -> str:
+    """``folder:/abs/path`` -> ``folder:<path relative to the working directory>`` (records are committed)."""
+    kind, sep, location = source.partition(":")
+    return f"{kind}:{_relative(location)}" if sep and kind == "folder" else source
+
+
 # Caveats a reader of the table must see (from the shared data's README).
 DATASET_NOTES = {
     ("cifar10", "folder"): "CIFAR-10 (JPEG copy: close to, not identical with, the canonical release)",
@@ -219,7 +225,7 @@ class BenchRunner:
                 "suite_fingerprint": self.suite.fingerprint,
                 "command": self.command,
                 "seeds": list(self.suite.run["seeds"]),
-                "dataset": {"name": self.suite.dataset["name"], "source": self.train_ds.source,
+                "dataset": {"name": self.suite.dataset["name"], "source": _portable_source(self.train_ds.source),
                             "train_fingerprint": self.train_ds.fingerprint,
                             "eval_fingerprint": self.val_ds.fingerprint,
                             "train_examples": self.train_ds.num_examples,

@@ -169,6 +169,19 @@ def test_changed_recipe_refuses_to_mix(finished, workdir):
     BenchRunner(changed, out=out).check_output(restart=True)  # allowed: --restart starts over
 
 
+def test_lost_environment_record_falls_back_to_run_ids(finished, workdir, tmp_path):
+    import shutil
+
+    _, out = finished
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("tb", "*.lock"))
+    (copy / "env.json").unlink()
+    BenchRunner(workdir / "suite.toml", out=copy).check_output(restart=False)  # same suite: resumes
+    changed = write_suite(workdir, "changed2.toml", SUITE.replace("epochs = 1", "epochs = 2"))
+    with pytest.raises(ValueError, match="different dataset/recipe"):
+        BenchRunner(changed, out=copy).check_output(restart=False)
+
+
 def test_dry_run_shows_plan_and_trains_nothing(finished, workdir, capsys):
     _, out = finished
     fresh = workdir / "dry"

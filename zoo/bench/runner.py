@@ -141,9 +141,14 @@ class BenchRunner:
     def check_output(self, restart: bool) -> None:
         """Refuse to mix rows measured under another dataset/recipe into this directory."""
         csv_path, env_path = self.out / RESULTS_CSV, self.out / ENV_JSON
-        if restart or not res.read_rows(csv_path):
+        rows = [] if restart else res.read_rows(csv_path)
+        if not rows:
             return
-        old = json.loads(env_path.read_text()).get("suite_fingerprint") if env_path.exists() else None
+        if env_path.exists():
+            old = json.loads(env_path.read_text()).get("suite_fingerprint")
+        else:  # the record was lost: run ids hash model, knobs, seed, dataset and recipe, so they tell
+            planned = {c.run_id for c in self.suite.configurations()}
+            old = self.suite.fingerprint if all(r["run_id"] in planned for r in rows) else None
         if old != self.suite.fingerprint:
             raise ValueError(
                 f"{self.out} holds results of a different dataset/recipe than {self.suite.path} now "

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -28,23 +27,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from zoo.bench.env import cpu_model  # noqa: E402
 from zoo.layers import GroupedConv2D  # noqa: E402
 from zoo.layers.grouped_conv import tf_grouped_conv_supported  # noqa: E402
 
 GROUPS = (1, 2, 3, 4, 8)
 BATCH, SIZE, CHANNELS = 32, 28, 240  # ShuffleNet stage 2 at 224 px, g=3 width
 ZOO_IMPLEMENTATIONS = ("auto", "tf_conv", "split", "matmul")  # "native" is keras Conv2D's own path
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine_summary() -> str:

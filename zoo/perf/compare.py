@@ -9,13 +9,13 @@ p90) over all rounds is reported, and ratios between candidates are the robust r
 from __future__ import annotations
 
 import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from zoo.bench.env import cpu_model  # noqa: F401  (re-exported for the perf tables)
 
 
 @dataclass
@@ -90,17 +90,6 @@ def time_interleaved(candidates: Sequence[Timed], *, rounds: int, calls_per_roun
         if progress:
             progress(f"round {r + 1}/{rounds}")
     return candidates
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load_average() -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.perf.compare import Timed, cpu_model, intra_op_threads, load_average, time_interleaved
+from zoo.perf.compare import Timed, cpu_model, load_average, time_interleaved
 
 # zoo model -> its counterparts: (library, constructor). The reference numbers were
 # measured on these exact constructors.

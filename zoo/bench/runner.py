@@ -256,14 +256,17 @@ class BenchRunner:
 
         from zoo.bench.latency import measure_latency
         from zoo.registry import build
-        from zoo.training import set_determinism, train_and_evaluate
+        from zoo.training import Recipe, set_determinism, train_and_evaluate
 
         run_dir = self.out / TB_DIR / cfg.run_id
         shutil.rmtree(run_dir, ignore_errors=True)  # leftovers of an interrupted attempt
         keras.backend.clear_session()
         set_determinism(cfg.seed)  # before building: the initial weights come from the seed too
         model = build(cfg.model, **builder_knobs(cfg.knobs, self.suite.input_shape, self.train_ds.num_classes))
-        metrics = train_and_evaluate(model, self.train_ds, self.val_ds, self.recipe, seed=cfg.seed,
+        recipe = self.recipe
+        if cfg.recipe:  # this [[models]] entry's overrides, checked when the suite was loaded
+            recipe = Recipe.from_dict({**self.suite.recipe, **cfg.recipe}, f"{self.suite.path} {cfg.label}")
+        metrics = train_and_evaluate(model, self.train_ds, self.val_ds, recipe, seed=cfg.seed,
                                      log_dir=str(run_dir), progress=self.progress)
         row = {"run_id": cfg.run_id, "model": cfg.model, "config": cfg.config, "seed": cfg.seed,
                "dataset": self.suite.dataset["name"], "image_size": self.suite.image_size,
@@ -285,7 +288,8 @@ class BenchRunner:
     def _record(self, cfg: RunConfig, row: dict[str, Any], run_dir: Path) -> None:
         from zoo.bench import tensorboard as tb
 
-        tb.write_run(run_dir, cfg.run_id, {"model": cfg.model, "seed": cfg.seed, **cfg.knobs}, row)
+        tb.write_run(run_dir, cfg.run_id, {"model": cfg.model, "seed": cfg.seed, **cfg.knobs,
+                                              **{f"recipe.{k}": v for k, v in cfg.recipe.items()}}, row)
         rows = res.append_row(self.out / RESULTS_CSV, row)  # the commit point of a run
         self.write_reports(rows)
 
@@ -295,9 +299,16 @@ class BenchRunner:
         title = f"zoo bench {self.suite.name}"
         header = self.header()
         planned = {c.run_id for c in self.suite.configurations()}
-        finished = sum(r["run_id"] in planned for r in rows)
+        # Rows of configurations the suite no longer lists (a grid or per-model recipe was
+        # changed) stay in results.csv as history, but the table and plot show the suite as written.
+        stale = [r for r in rows if r["run_id"] not in planned]
+        rows = [r for r in rows if r["run_id"] in planned]
+        finished = len({r["run_id"] for r in rows})
         header["runs"] = f"{finished} of {len(planned)} finished" + (
             "" if finished >= len(planned) else " (in progress: rerun the command above to finish the rest)")
+        if stale:
+            header["runs"] += (f"; results.csv also keeps {len(stale)} row(s) of configurations "
+                               f"this suite no longer lists ({', '.join(sorted(r['run_id'] for r in stale))})")
         res.write_atomic(self.out / RESULTS_MD, res.render_markdown(rows, header, title))
         label = dataset_label(self.suite.dataset["name"], self.train_ds.source).split(" (")[0]
         png = res.plot_pareto(rows, f"{title}: {label}, {self.suite.image_size}px")

@@ -42,7 +42,9 @@ RUN_KEYS = {
     "latency_warmup": "untimed calls before timing (default 10)",
     "latency_iters": "timed calls (default 50)",
 }
-MODEL_KEYS = {"name": "a registered model name (zoo list)", "grid": "table: knob -> list of values"}
+MODEL_KEYS = {"name": "a registered model name (zoo list)", "grid": "table: knob -> list of values",
+              "recipe": "table: recipe keys that replace the suite's [recipe] for this entry "
+                        "(e.g. a lower learning_rate for a network without BatchNorm)"}
 # Set by the runner from the dataset, so that every configuration matches the data.
 RUNNER_KNOBS = ("input_shape", "num_classes")
 
@@ -58,15 +60,20 @@ class RunConfig:
     knobs: Mapping[str, Any]
     seed: int
     run_id: str
+    recipe: Mapping[str, Any] = field(default_factory=dict)  # this entry's overrides of [recipe]
 
     @property
     def config(self) -> str:
-        """Compact, stable text form of the knobs, e.g. ``groups=3;width=0.5``."""
-        return format_config(self.knobs)
+        """Compact, stable text form of the knobs, e.g. ``groups=3;width=0.5``, followed by
+        the entry's recipe overrides (``; recipe: learning_rate=0.02``) when it has any."""
+        text = format_config(self.knobs)
+        if self.recipe:
+            text = (text + "; " if text else "") + "recipe: " + format_config(self.recipe)
+        return text
 
     @property
     def label(self) -> str:
-        return f"{self.model}({self.config})" if self.knobs else self.model
+        return f"{self.model}({self.config})" if self.config else self.model
 
 
 @dataclass(frozen=True)
@@ -118,9 +125,11 @@ class Suite:
             for entry in self.models:
                 if only and not fnmatch.fnmatch(entry["name"], only):
                     continue
+                overrides = dict(entry.get("recipe", {}))
                 for knobs in expand_grid(entry):
                     runs.append(RunConfig(entry["name"], knobs, seed,
-                                          run_id(entry["name"], knobs, seed, self.fingerprint)))
+                                          run_id(entry["name"], knobs, seed, self.fingerprint, overrides),
+                                          overrides))
         return runs
 
 
@@ -141,9 +150,14 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def run_id(model: str, knobs: Mapping[str, Any], seed: int, suite_fingerprint: str) -> str:
-    """``<model>-<10 hex>``: readable in TensorBoard, unique per model + knobs + seed + data/recipe."""
-    digest = _hash({"model": model, "knobs": dict(knobs), "seed": seed, "suite": suite_fingerprint})
+def run_id(model: str, knobs: Mapping[str, Any], seed: int, suite_fingerprint: str,
+           recipe_overrides: Mapping[str, Any] | None = None) -> str:
+    """``<model>-<10 hex>``: readable in TensorBoard, unique per model + knobs + seed + data/recipe
+    (+ the entry's recipe overrides, hashed only when present so other ids stay stable)."""
+    key = {"model": model, "knobs": dict(knobs), "seed": seed, "suite": suite_fingerprint}
+    if recipe_overrides:
+        key["recipe"] = dict(recipe_overrides)
+    digest = _hash(key)
     return f"{model}-{digest[:10]}"
 
 
@@ -279,6 +293,14 @@ def _check_model_entry(entry: Mapping[str, Any], where: str, path: Path) -> None
     except ValueError as err:
         raise ValueError(f"{path}: {where}: {err}") from None
     where = f"{where} ({entry['name']})"
+    if "recipe" in entry:
+        overrides = entry["recipe"]
+        if not isinstance(overrides, dict) or not overrides:
+            raise ValueError(f"{path}: {where}: recipe must be a non-empty table of [recipe] keys, "
+                             f"got {overrides!r}")
+        from zoo.training import Recipe
+
+        Recipe.from_dict(overrides, f"{path}: {where} recipe")  # unknown keys and bad values, now
     grid = entry.get("grid", {})
     if not isinstance(grid, dict):
         raise ValueError(f"{path}: {where}: grid must be a table of knob = [values], got {grid!r}")

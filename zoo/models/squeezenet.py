@@ -25,6 +25,7 @@ import math
 import keras
 from keras import layers
 
+from zoo.blocks.fire import INITIALIZER as fire_init
 from zoo.blocks.fire import fire
 from zoo.common import (
     channel_axis,
@@ -147,7 +148,8 @@ def squeezenet(*, version="1.0", squeeze_ratio=0.125, pct_3x3=0.5, base_e=128, i
     conv1_filters, conv1_kernel, layout = VERSIONS[version]
     inputs = keras.Input(input_shape, name="input")
     x = layers.Conv2D(conv1_filters, conv1_kernel, strides=1 if small else 2,
-                      padding="same" if small else "valid", name="conv1")(inputs)
+                      padding="same" if small else "valid", kernel_initializer=fire_init,
+                      name="conv1")(inputs)
     x = layers.ReLU(name="conv1_relu")(x)
     fires = iter(widths)
     fire_index, pool_index = 2, 1  # the paper numbers fire modules from 2 (conv1 is layer 1)
@@ -164,7 +166,7 @@ def squeezenet(*, version="1.0", squeeze_ratio=0.125, pct_3x3=0.5, base_e=128, i
         if bypass != "none" and in_channels == e1 + e3:
             y = layers.Add(name=f"{block}_bypass_add")([x, y])
         elif bypass == "complex":
-            shortcut = layers.Conv2D(e1 + e3, 1, name=f"{block}_bypass_conv")(x)
+            shortcut = layers.Conv2D(e1 + e3, 1, kernel_initializer=fire_init, name=f"{block}_bypass_conv")(x)
             y = layers.Add(name=f"{block}_bypass_add")([shortcut, y])
         x = y
         fire_index += 1
@@ -173,7 +175,9 @@ def squeezenet(*, version="1.0", squeeze_ratio=0.125, pct_3x3=0.5, base_e=128, i
         # The paper's classifier: conv10 (1x1, one filter per class) -> ReLU -> global average pool.
         if dropout:
             x = layers.Dropout(dropout, name="head_dropout")(x)
-        x = layers.Conv2D(num_classes, 1, name="conv10")(x)
+        # torchvision: the final conv starts small (normal, std 0.01) so the ReLU head starts alive.
+        x = layers.Conv2D(num_classes, 1, kernel_initializer=keras.initializers.RandomNormal(0.0, 0.01),
+                          name="conv10")(x)
         x = layers.ReLU(name="conv10_relu")(x)
         x = layers.GlobalAveragePooling2D(name="head_pool")(x)
         if classifier_activation is not None:

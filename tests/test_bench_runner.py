@@ -169,6 +169,69 @@ def test_changed_recipe_refuses_to_mix(finished, workdir):
     BenchRunner(changed, out=out).check_output(restart=True)  # allowed: --restart starts over
 
 
+def test_reuse_copies_identical_runs_from_a_sibling_suite(finished, workdir):
+    """[run] reuse: a run id already finished next door is copied, the rest trained here."""
+    import shutil
+
+    runner, out = finished
+    root = workdir / "siblings"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(out, root / "tiny")
+    other = SUITE.replace('name = "tiny"', 'name = "other"', 1).replace(
+        "latency_iters = 3", 'latency_iters = 3\nreuse = ["tiny"]').replace(
+        'grid = { conv = ["standard", "separable"] }', 'grid = { conv = ["standard", "grouped"] }')
+    other_runner = run_suite(write_suite(workdir, "other.toml", other), out=root / "other", progress=False)
+    rows = {r["run_id"]: r for r in read_rows(root / "other" / "results.csv")}
+    theirs = {r["run_id"]: r for r in read_rows(out / "results.csv")}
+    assert set(rows) == {c.run_id for c in other_runner.configs}
+    shared = set(rows) & set(theirs)
+    assert len(shared) == 2  # convnet standard and resnet20: same knobs, seed, data and recipe
+    for run_id in shared:
+        assert rows[run_id]["top1"] == theirs[run_id]["top1"]
+        assert rows[run_id]["finished_at"] == theirs[run_id]["finished_at"]  # copied, not retrained
+        assert (root / "other" / "tb" / run_id).is_dir()
+    (new,) = set(rows) - shared
+    assert rows[new]["config"] == 'width=0.25;conv="grouped"'
+    assert "copied from there" in (root / "other" / "results.md").read_text()
+
+
+def test_per_model_recipe_overrides(workdir):
+    """A [[models]] recipe table changes that entry's run id and config, nobody else's."""
+    base = load_suite(workdir / "suite.toml")
+    text = SUITE.replace('name = "resnet20"\n', 'name = "resnet20"\nrecipe = { learning_rate = 0.01 }\n')
+    changed = load_suite(write_suite(workdir, "override.toml", text))
+    before = {c.model: c for c in base.configurations()}
+    after = {c.model: c for c in changed.configurations()}
+    assert after["convnet"].run_id == before["convnet"].run_id
+    assert after["resnet20"].run_id != before["resnet20"].run_id
+    assert after["resnet20"].recipe == {"learning_rate": 0.01}
+    assert after["resnet20"].config == "width=0.25; recipe: learning_rate=0.01"
+    for bad, message in (("{ learnin_rate = 0.01 }", "unknown recipe key 'learnin_rate'.*learning_rate"),
+                         ("{}", "recipe must be a non-empty table"),
+                         ('{ optimizer = "lion" }', "optimizer")):
+        path = write_suite(workdir, "bad_override.toml", SUITE.replace(
+            'name = "resnet20"\n', f'name = "resnet20"\nrecipe = {bad}\n'))
+        with pytest.raises(ValueError, match=message):
+            load_suite(path)
+
+
+def test_rows_the_suite_no_longer_lists_leave_the_table(finished, workdir):
+    """A grid shrunk after a run finished: the row stays in results.csv, not in results.md."""
+    import shutil
+
+    _, out = finished
+    copy = workdir / "shrunk_out"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(out, copy)
+    shrunk = write_suite(workdir, "shrunk.toml", SUITE.replace('conv = ["standard", "separable"]', 'conv = ["standard"]'))
+    runner = run_suite(shrunk, out=copy, progress=False)
+    assert len(read_rows(copy / "results.csv")) == 3
+    table = (copy / "results.md").read_text()
+    assert "separable" not in table.split("|---")[1]
+    assert "2 of 2 finished" in table and "1 row(s) of configurations this suite no longer lists" in table
+    assert len(runner.configs) == 2
+
+
 def test_lost_environment_record_falls_back_to_run_ids(finished, workdir, tmp_path):
     import shutil
 

@@ -306,6 +306,10 @@ class BenchRunner:
         finished = len({r["run_id"] for r in rows})
         header["runs"] = f"{finished} of {len(planned)} finished" + (
             "" if finished >= len(planned) else " (in progress: rerun the command above to finish the rest)")
+        if self.suite.run["reuse"]:
+            header["reused"] = ("rows whose run id (model, knobs, seed, data, recipe) is already in "
+                                + ", ".join(f"`results/{n}`" for n in self.suite.run["reuse"])
+                                + " are copied from there, not retrained")
         if stale:
             header["runs"] += (f"; results.csv also keeps {len(stale)} row(s) of configurations "
                                f"this suite no longer lists ({', '.join(sorted(r['run_id'] for r in stale))})")
@@ -315,13 +319,39 @@ class BenchRunner:
         res.write_atomic(self.out / PARETO_PNG, png)
         tb.write_pareto_image(self.out / TB_DIR, png, step=len(rows))
 
+    def reuse_finished(self, pending: list[RunConfig]) -> list[RunConfig]:
+        """Copy rows (and TensorBoard logs) of identical runs from the suites in ``[run] reuse``.
+
+        Returns what is still pending. A run id hashes model, knobs, seed, dataset and recipe,
+        so an equal id in a sibling results directory is the same experiment, already done.
+        """
+        for name in self.suite.run["reuse"]:
+            other = self.out.parent / name
+            rows = {r["run_id"]: r for r in res.read_rows(other / RESULTS_CSV)}
+            still = []
+            for cfg in pending:
+                row = rows.get(cfg.run_id)
+                if row is None:
+                    still.append(cfg)
+                    continue
+                src, dst = other / TB_DIR / cfg.run_id, self.out / TB_DIR / cfg.run_id
+                if src.is_dir():
+                    shutil.rmtree(dst, ignore_errors=True)
+                    shutil.copytree(src, dst)
+                rows_now = res.append_row(self.out / RESULTS_CSV, {**row, "config": cfg.config})
+                self.write_reports(rows_now)
+                print(f"{cfg.run_id}: {cfg.label} seed={cfg.seed}: reused from {_relative(str(other))}",
+                      file=sys.stderr)
+            pending = still
+        return pending
+
     def run(self) -> list[dict[str, Any]]:
         from tqdm.auto import tqdm
 
         self.write_env()
         self.write_tb_experiment()
         done = self.finished_ids()
-        pending = [c for c in self.configs if c.run_id not in done]
+        pending = self.reuse_finished([c for c in self.configs if c.run_id not in done])
         bar = tqdm(total=len(self.configs), initial=len(self.configs) - len(pending), unit="run",
                    desc=f"zoo bench {self.suite.name}", disable=not self.progress, file=sys.stderr,
                    dynamic_ncols=True)

@@ -41,6 +41,9 @@ RUN_KEYS = {
     "throughput_batch": "batch size for the throughput measurement (default 32)",
     "latency_warmup": "untimed calls before timing (default 10)",
     "latency_iters": "timed calls (default 50)",
+    "reuse": "list of other suites' names: a run whose id is already in results/<name>/results.csv "
+             "is copied from there instead of retrained (the id hashes model, knobs, seed, data "
+             "and recipe, so it is the same experiment)",
 }
 MODEL_KEYS = {"name": "a registered model name (zoo list)", "grid": "table: knob -> list of values",
               "recipe": "table: recipe keys that replace the suite's [recipe] for this entry "
@@ -49,7 +52,7 @@ MODEL_KEYS = {"name": "a registered model name (zoo list)", "grid": "table: knob
 RUNNER_KNOBS = ("input_shape", "num_classes")
 
 DEFAULT_RUN = {"seeds": [0], "latency": True, "latency_batch": 1, "throughput_batch": 32,
-               "latency_warmup": 10, "latency_iters": 50}
+               "latency_warmup": 10, "latency_iters": 50, "reuse": []}
 
 
 @dataclass(frozen=True)
@@ -274,6 +277,11 @@ def load_suite(path: str | Path) -> Suite:
     if isinstance(run["latency_warmup"], bool) or not isinstance(run["latency_warmup"], int) \
             or run["latency_warmup"] < 0:
         raise ValueError(f"{path}: invalid [run] latency_warmup={run['latency_warmup']!r}; allowed: an integer >= 0")
+    reuse = run["reuse"]
+    if not isinstance(reuse, list) or not all(isinstance(n, str) and n and "/" not in n and n != name
+                                              for n in reuse):
+        raise ValueError(f"{path}: invalid [run] reuse={reuse!r}; allowed: a list of other suites' names "
+                         f"(results/<name>/ next to this suite's results), not {name!r} itself")
 
     models = doc.get("models")
     if not isinstance(models, list) or not models or not all(isinstance(m, dict) for m in models):

@@ -10,7 +10,7 @@ ShuffleNet's ``4 * groups``), never below ``divisor`` and never more than 10% be
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -98,3 +98,26 @@ def check_head(owner: str, *, num_classes: Any, include_top: Any, pooling: Any, 
     check_choice(owner, "pooling", pooling, [None, "avg", "max"])
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise invalid(owner, "dropout", dropout, "a number in [0, 1)")
+
+
+def dataclass_from_table(cls, table: Any, source: str, what: str):
+    """``cls(**table)`` for a spec-file table, with errors that name ``source`` and the key.
+
+    Unknown keys get the closest allowed one as a hint; the dataclass' own checks
+    (``__post_init__``) raise with ``source`` prefixed. Used for [recipe] and subset tables.
+    """
+    import difflib
+    from dataclasses import fields
+
+    if not isinstance(table, Mapping):
+        raise TypeError(f"{source}: a {what} must be a table/dict, got {type(table).__name__}")
+    allowed = [f.name for f in fields(cls)]
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{source}: unknown {what} key {key!r}{hint}; allowed: {allowed}")
+    try:
+        return cls(**table)
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"{source}: {err}") from None

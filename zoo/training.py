@@ -25,7 +25,6 @@ Choices worth knowing (timm / torchvision conventions unless said otherwise):
 
 from __future__ import annotations
 
-import difflib
 import math
 import sys
 import time
@@ -36,7 +35,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from zoo.common import invalid
+from zoo.common import dataclass_from_table, invalid
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("cosine", "constant", "step")
@@ -103,18 +102,7 @@ class Recipe:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str) -> Recipe:
         """Build from a spec-file table; errors name ``source`` and the offending key."""
-        if not isinstance(d, Mapping):
-            raise TypeError(f"{source}: a recipe must be a table/dict, got {type(d).__name__}")
-        allowed = [f.name for f in fields(cls)]
-        for key in d:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"{source}: unknown recipe key {key!r}{hint}; allowed: {allowed}")
-        try:
-            return cls(**d)
-        except (ValueError, TypeError) as err:
-            raise type(err)(f"{source}: {err}") from None
+        return dataclass_from_table(cls, d, source, "recipe")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

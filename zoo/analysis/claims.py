@@ -326,14 +326,21 @@ def _measure_command() -> str:
     return f"ZOO_DATA_DIR=<data> zoo claims --measure dead   # trains benchmarks/{DEAD_SUITE}.toml's model once"
 
 
-def claim_g(results_dir: Path) -> Claim:
-    claim = Claim("g", "Trained networks have dead channels, and removing them costs no accuracy",
-                  data=_suite_data(DEAD_SUITE), commands=[_measure_command()])
-    path = results_dir / DEAD_SUITE / "dead.json"
+def _dead_claim(key: str, title: str, results_dir: Path, filename: str) -> tuple[Claim, dict | None]:
+    """A claim answered by ``zoo claims --measure dead``: the claim, and its JSON record if measured."""
+    claim = Claim(key, title, data=_suite_data(DEAD_SUITE), commands=[_measure_command()])
+    path = results_dir / DEAD_SUITE / filename
     if not path.is_file():
         claim.measured.append(f"{NOT_MEASURED} — run: `{_measure_command()}`")
+        return claim, None
+    return claim, json.loads(path.read_text())
+
+
+def claim_g(results_dir: Path) -> Claim:
+    claim, d = _dead_claim("g", "Trained networks have dead channels, and removing them costs no accuracy",
+                           results_dir, "dead.json")
+    if d is None:
         return claim
-    d = json.loads(path.read_text())
     claim.measured += _table(("model", "dead channels", "of", "params saved", "MACs saved", "top-1 before",
                               "top-1 after pruning"),
                              [(d["model"], d["dead_channels"], d["channels"], f"{d['params_saved']:,}",
@@ -344,13 +351,10 @@ def claim_g(results_dir: Path) -> Claim:
 
 
 def claim_h(results_dir: Path) -> Claim:
-    claim = Claim("h", "Grouped convolutions give block-structured channel correlation",
-                  data=_suite_data(DEAD_SUITE), commands=[_measure_command()])
-    path = results_dir / DEAD_SUITE / "correlation.json"
-    if not path.is_file():
-        claim.measured.append(f"{NOT_MEASURED} — run: `{_measure_command()}`")
+    claim, d = _dead_claim("h", "Grouped convolutions give block-structured channel correlation",
+                           results_dir, "correlation.json")
+    if d is None:
         return claim
-    d = json.loads(path.read_text())
     rows = [(r["layer"], r["groups"], "grouped" if r["grouped"] else "standard (same partition)",
              f"{r['activation_within']:.3f}", f"{r['activation_across']:.3f}") for r in d["layers"]]
     claim.measured += _table(("layer", "groups", "kind", "mean |corr| within", "across"), rows)

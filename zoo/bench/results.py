@@ -53,13 +53,15 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """One CSV cell, for results.csv and the tuning CSVs alike: counts exactly (an integral
+    float prints as an integer), measurements to 10 significant digits, booleans lower-case."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return f"{value:.10g}"
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.10g}"
     return str(value)
 
 
@@ -68,7 +70,7 @@ def _normalize(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for key, kind in NUMERIC.items():
         if out.get(key) is not None:
-            out[key] = kind(float(_cell(out[key])))
+            out[key] = kind(float(csv_cell(out[key])))
     return out
 
 
@@ -79,7 +81,7 @@ def write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in COLUMNS})
+        writer.writerow({k: csv_cell(row.get(k)) for k in COLUMNS})
     write_atomic(path, buf.getvalue())
     return rows
 

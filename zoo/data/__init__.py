@@ -24,13 +24,13 @@ import os
 import warnings
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.common import invalid
+from zoo.common import dataclass_from_table, invalid
 from zoo.data import folder as _folder
 
 DATA_DIR_ENV = "ZOO_DATA_DIR"
@@ -82,18 +82,7 @@ class Subset:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str) -> Subset:
         """Build from a spec-file table; ``source`` (e.g. "bench.toml [subset]") is named in errors."""
-        if not isinstance(d, Mapping):
-            raise TypeError(f"{source}: subset must be a table/dict, got {type(d).__name__}")
-        allowed = [f.name for f in fields(cls)]
-        for key in d:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"{source}: unknown subset key {key!r}{hint}; allowed: {allowed}")
-        try:
-            return cls(**d)
-        except (ValueError, TypeError) as err:
-            raise type(err)(f"{source}: {err}") from None
+        return dataclass_from_table(cls, d, source, "subset")
 
     @property
     def is_everything(self) -> bool:

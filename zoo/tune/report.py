@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo.bench.results import pareto_front
+from zoo.bench.results import csv_cell, pareto_front
 from zoo.tune.search import COST_METRICS, KT_PROJECT, REJECTED, knob_values
 from zoo.tune.spec import RESOLUTION, TuneSpec, _fmt
 
@@ -67,17 +67,6 @@ def best_rows(spec: TuneSpec, rows: Sequence[Mapping[str, Any]], n: int = 5) -> 
     return sorted(trained, key=lambda r: r[spec.objective], reverse=spec.direction == "max")[:n]
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        # Counts (params, MACs) exactly; measurements to 6 significant digits.
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
-    return str(value)
-
-
 def write_csv(path: Path, spec: TuneSpec, rows: Sequence[Mapping[str, Any]]) -> None:
     columns = ["trial", "status", *spec.space, *METRIC_COLUMNS, "pareto_macs", "pareto_latency", "reason"]
     buf = io.StringIO()
@@ -85,7 +74,7 @@ def write_csv(path: Path, spec: TuneSpec, rows: Sequence[Mapping[str, Any]]) -> 
     writer.writeheader()
     for row in rows:
         # Knob values as written in the spec (1.0 stays 1.0, so it pastes back as a float).
-        writer.writerow({k: str(row[k]) if k in spec.space else _cell(row.get(k)) for k in columns})
+        writer.writerow({k: str(row[k]) if k in spec.space else csv_cell(row.get(k)) for k in columns})
     path.write_text(buf.getvalue())
 
 

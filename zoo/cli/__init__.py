@@ -23,6 +23,7 @@ COMMANDS = {
     "export": "zoo.cli.export",
     "latency": "zoo.cli.latency",
     "conv-types": "zoo.cli.conv_types",
+    "readme": "zoo.cli.readme",
 }
 
 

@@ -311,6 +311,9 @@ def test_kill_and_resume_finishes_each_run_once(finished, workdir):
         assert len(list(csv.reader(f))) == len(wanted) + 1
     for run_id in wanted:  # one file each for hparams, train, validation: the interrupted attempt's are gone
         assert len(list((out / "tb" / run_id).rglob("events.out.tfevents.*"))) == 3
+    # The table covers the whole suite: its header gives the whole suite's command, not --only's.
+    reproduce = next(line for line in (out / "results.md").read_text().splitlines() if "**reproduce**" in line)
+    assert "zoo bench suite.toml`" in reproduce and "--only" not in reproduce
 
 
 def test_second_runner_is_refused(workdir, capsys):

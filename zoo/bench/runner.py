@@ -131,10 +131,13 @@ class BenchRunner:
             raise ValueError(f"--only {only!r} matches no model of {self.suite.path}; its models: {', '.join(names)}")
 
     @property
-    def command(self) -> str:
+    def command_data_dir(self) -> str | None:
         # The data directory matters only when the dataset is given by name.
-        data_dir = None if _names_folder(self.suite) else self.data_dir
-        return reproduce_command(self.suite_arg, data_dir, self.only)
+        return None if _names_folder(self.suite) else self.data_dir
+
+    @property
+    def command(self) -> str:
+        return reproduce_command(self.suite_arg, self.command_data_dir, self.only)
 
     # --- checks before any training -----------------------------------------------
 
@@ -208,7 +211,8 @@ class BenchRunner:
                         f"throughput at batch {self.suite.run['throughput_batch']}")
             if self.suite.run["latency"] else "not measured",
             "machine": machine_label(),
-            "reproduce": f"`{self.command}`",
+            # The table covers the whole suite, so the whole suite's command, even after --only.
+            "reproduce": f"`{reproduce_command(self.suite_arg, self.command_data_dir, None)}`",
         }
 
     def write_env(self) -> None:

@@ -70,3 +70,29 @@ def test_c_reads_the_suite_results(tmp_path):
 def test_claims_markdown_lists_every_claim(empty_results):
     md = C.claims_markdown([C.claim_c(empty_results), C.claim_g(empty_results)])
     assert md.count("## ") == 2 and "not yet measured" in md and "Reproduce:" in md
+
+
+def test_b_and_c_read_default_knobs_and_report_seeds(tmp_path):
+    """Suites leave defaults unwritten (shuffle=true, convnet's groups=4) so run ids match the
+    cifar10 suite's; the claims fill them from the registry. Two seeds give a spread."""
+    b_top1 = {'conv="standard"': 0.65, 'conv="grouped";groups=2': 0.67, 'conv="grouped"': 0.62,
+              'conv="grouped";groups=8': 0.58}
+    _write_results(tmp_path / "claims-groups", [
+        {"run_id": f"b{i}", "model": "convnet", "config": f"width=0.5;{cfg}", "seed": 0, "top1": acc,
+         "params": 1, "macs": 1} for i, (cfg, acc) in enumerate(b_top1.items())])
+    claim = C.claim_b(tmp_path)
+    assert claim.verdict == f"params: {C.HELD}; accuracy: a moderate group count (g=2) was the most accurate"
+    assert "g=4: -0.030" in "\n".join(claim.measured)  # the row without groups= is g=4, the default
+
+    rows = []
+    for seed, delta in ((0, 0.0), (1, 0.02)):
+        for g in (3, 8):
+            rows += [{"run_id": f"c{seed}{g}on", "model": "shufflenet", "config": f"width=0.5;groups={g}",
+                      "seed": seed, "top1": 0.62 + delta, "params": 1, "macs": 1},
+                     {"run_id": f"c{seed}{g}off", "model": "shufflenet", "config": f"width=0.5;shuffle=false;groups={g}",
+                      "seed": seed, "top1": 0.60 + delta, "params": 1, "macs": 1}]
+    _write_results(tmp_path / "claims-shuffle", rows)
+    claim = C.claim_c(tmp_path)
+    assert claim.verdict == C.HELD
+    text = "\n".join(claim.measured)
+    assert "+0.020" in text and "Seeds: 2 per configuration; top-1 sample std across seeds 0.014–0.014" in text

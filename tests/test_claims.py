@@ -95,4 +95,5 @@ def test_b_and_c_read_default_knobs_and_report_seeds(tmp_path):
     claim = C.claim_c(tmp_path)
     assert claim.verdict == C.HELD
     text = "\n".join(claim.measured)
+    assert "Shuffle won 4 of 4 same-seed pairs." in text
     assert "+0.020" in text and "Seeds: 2 per configuration; top-1 sample std across seeds 0.014–0.014" in text

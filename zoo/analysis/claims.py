@@ -229,7 +229,13 @@ def claim_c(results_dir: Path) -> Claim:
         table.append((g, f"{on:.3f}", f"{off:.3f}", f"{on - off:+.3f}"))
         wins.append(on > off)
     claim.measured += _table(("groups", "top-1 with shuffle", "top-1 without", "difference"), table)
-    claim.measured += ["", _seed_note(rows)]
+    pairs = {}  # same groups and seed, shuffle on vs off: the comparison a seed's noise cannot fake twice
+    for r in rows:
+        cfg = _config(r)
+        if r.get("top1") is not None and cfg.get("groups") in ("3", "8"):
+            pairs.setdefault((cfg["groups"], r["seed"]), {})[cfg.get("shuffle")] = r["top1"]
+    paired = [p["true"] > p["false"] for p in pairs.values() if "true" in p and "false" in p]
+    claim.measured += ["", f"Shuffle won {sum(paired)} of {len(paired)} same-seed pairs.", "", _seed_note(rows)]
     claim.verdict = HELD if all(wins) else NOT_HELD
     return claim
 

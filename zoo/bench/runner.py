@@ -329,6 +329,7 @@ class BenchRunner:
         Returns what is still pending. A run id hashes model, knobs, seed, dataset and recipe,
         so an equal id in a sibling results directory is the same experiment, already done.
         """
+        reused = False
         for name in self.suite.run["reuse"]:
             other = self.out.parent / name
             rows = {r["run_id"]: r for r in res.read_rows(other / RESULTS_CSV)}
@@ -342,11 +343,13 @@ class BenchRunner:
                 if src.is_dir():
                     shutil.rmtree(dst, ignore_errors=True)
                     shutil.copytree(src, dst)
-                rows_now = res.append_row(self.out / RESULTS_CSV, {**row, "config": cfg.config})
-                self.write_reports(rows_now)
+                res.append_row(self.out / RESULTS_CSV, {**row, "config": cfg.config})
+                reused = True
                 print(f"{cfg.run_id}: {cfg.label} seed={cfg.seed}: reused from {_relative(str(other))}",
                       file=sys.stderr)
             pending = still
+        if reused:  # the table and plot once, not once per copied row
+            self.write_reports(res.read_rows(self.out / RESULTS_CSV))
         return pending
 
     def run(self) -> list[dict[str, Any]]:

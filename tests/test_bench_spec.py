@@ -57,6 +57,16 @@ def test_quick_suite_covers_three_families():
     assert len({get_spec(m["name"]).family for m in spec.models}) >= 3
 
 
+@pytest.mark.parametrize("suite", ["cifar10", "tiny-imagenet-10"])
+def test_published_suites_cover_every_family(suite):
+    """The published tables promise the whole zoo: a family added to the registry must be added here."""
+    from zoo.registry import list_models
+
+    spec = load_suite(BENCHMARKS / f"{suite}.toml")
+    covered = {get_spec(m["name"]).family for m in spec.models}
+    assert covered == {get_spec(name).family for name in list_models()}
+
+
 def test_grid_expansion_counts_and_order(base):
     runs = base.configurations()
     assert len(runs) == (3 * 2 + 1) * 2  # (shufflenet grid + resnet20) x 2 seeds

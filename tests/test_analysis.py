@@ -158,15 +158,28 @@ width = 0.25
 
 def test_measure_dead_feeds_claims_g_and_h(shared_data, tmp_path):
     suite = tmp_path / "claims-dead.toml"
-    suite.write_text(TINY_SUITE)
+    suite.write_text(TINY_SUITE + '[[models]]\nname = "squeezenet1_1"\nrecipe = { learning_rate = 0.01 }\n')
     results = tmp_path / "results"
-    dead = C.measure_dead(suite, results / C.DEAD_SUITE, str(shared_data), sample=32)
-    assert dead["channels"] > 0 and 0 <= dead["top1_after"] <= 1
-    assert dead["top1_after"] == pytest.approx(dead["top1_before"], abs=1e-9)  # only exactly-dead channels went
+    records = C.measure_dead(suite, results / C.DEAD_SUITE, str(shared_data), sample=32)
+    assert [d["model"] for d in records] == ["convnet", "squeezenet1_1"]
+    assert records[1]["recipe_overrides"] == {"learning_rate": 0.01}
+    for dead in records:
+        assert dead["channels"] > 0 and 0 <= dead["top1_after"] <= 1
+        assert dead["top1_after"] == pytest.approx(dead["top1_before"], abs=1e-9)  # only exactly-dead channels went
     g, h = C.claim_g(results), C.claim_h(results)
     assert g.verdict != C.NOT_MEASURED and h.verdict != C.NOT_MEASURED
-    corr = json.loads((results / C.DEAD_SUITE / "correlation.json").read_text())
+    g_text = "\n".join(g.measured)
+    assert "squeezenet1_1 (recipe: learning_rate=0.01) | no |" in g_text  # no BatchNorm, said so
+    assert 'convnet (conv="grouped";groups=2;width=0.25) | yes |' in g_text
+    assert all("squeezenet" not in line for line in h.measured)  # no grouped conv: not in the correlation claim
+    run_dirs = sorted(p.name for p in (results / C.DEAD_SUITE).iterdir())
+    assert [name.split("-")[0] for name in run_dirs] == ["convnet", "squeezenet1_1"]
+    corr = json.loads((results / C.DEAD_SUITE / run_dirs[0] / "correlation.json").read_text())
     assert any(r["grouped"] for r in corr["layers"]) and any(not r["grouped"] for r in corr["layers"])
+    # A rerun resumes: both models are measured already, so nothing trains and nothing is rewritten.
+    stamps = {p: p.stat().st_mtime_ns for p in (results / C.DEAD_SUITE).glob("*/dead.json")}
+    assert C.measure_dead(suite, results / C.DEAD_SUITE, "/nonexistent", sample=32) == records
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     from zoo.cli import load_or_build  # a model saved after training (optimizer state and all) loads
 
-    assert load_or_build(str(results / C.DEAD_SUITE / "model.keras")).count_params() > 0
+    assert load_or_build(str(results / C.DEAD_SUITE / run_dirs[0] / "model.keras")).count_params() > 0

@@ -362,47 +362,82 @@ def claim_f(results_dir: Path) -> Claim:
     return claim
 
 
-# --- g, h: dead channels and correlation of a trained model ----------------------------------------
+# --- g, h: dead channels and correlation of trained models -----------------------------------------
 
 
 def _measure_command() -> str:
-    return f"ZOO_DATA_DIR=<data> zoo claims --measure dead   # trains benchmarks/{DEAD_SUITE}.toml's model once"
+    return f"ZOO_DATA_DIR=<data> zoo claims --measure dead   # trains benchmarks/{DEAD_SUITE}.toml's models once"
 
 
-def _dead_claim(key: str, title: str, results_dir: Path, filename: str) -> tuple[Claim, dict | None]:
-    """A claim answered by ``zoo claims --measure dead``: the claim, and its JSON record if measured."""
+def _dead_claim(key: str, title: str, results_dir: Path, filename: str) -> tuple[Claim, list[dict]]:
+    """A claim answered by ``zoo claims --measure dead``: the claim, and one JSON record per
+    measured model (``results/claims-dead/<run id>/<filename>``), empty when none is measured."""
     claim = Claim(key, title, data=_suite_data(DEAD_SUITE), commands=[_measure_command()])
-    path = results_dir / DEAD_SUITE / filename
-    if not path.is_file():
+    records = [json.loads(p.read_text()) for p in sorted((results_dir / DEAD_SUITE).glob(f"*/{filename}"))]
+    if not records:
         claim.measured.append(f"{NOT_MEASURED} — run: `{_measure_command()}`")
-        return claim, None
-    return claim, json.loads(path.read_text())
+    return claim, records
+
+
+def _model_label(record: dict) -> str:
+    """``convnet (conv="grouped";groups=4;width=0.5)``, with the entry's recipe overrides if any."""
+    from zoo.bench.spec import format_config
+
+    parts = [format_config(part) for part in (record.get("config"), record.get("recipe_overrides")) if part]
+    if record.get("recipe_overrides"):
+        parts[-1] = "recipe: " + parts[-1]
+    return record["model"] + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def _has_batchnorm(record: dict) -> bool:
+    """Whether the measured configuration normalizes its activations (a freshly built copy tells)."""
+    import keras
+
+    import zoo
+    from zoo.bench.spec import builder_knobs
+
+    model = zoo.build(record["model"], **builder_knobs(record.get("config") or {}, (32, 32, 3), 10))
+    return any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
 
 
 def claim_g(results_dir: Path) -> Claim:
-    claim, d = _dead_claim("g", "Trained networks have dead channels, and removing them costs no accuracy",
-                           results_dir, "dead.json")
-    if d is None:
+    claim, records = _dead_claim("g", "Trained networks have dead channels, and removing them costs no accuracy",
+                                 results_dir, "dead.json")
+    if not records:
         return claim
-    claim.measured += _table(("model", "dead channels", "of", "params saved", "MACs saved", "top-1 before",
-                              "top-1 after pruning"),
-                             [(d["model"], d["dead_channels"], d["channels"], f"{d['params_saved']:,}",
-                               f"{d['macs_saved']:,}", f"{d['top1_before']:.4f}", f"{d['top1_after']:.4f}")])
-    held = d["dead_channels"] > 0 and abs(d["top1_after"] - d["top1_before"]) < 1e-9
-    claim.verdict = HELD if held else NOT_HELD + (" (no dead channels found)" if not d["dead_channels"] else "")
+    claim.measured += _table(("model", "BatchNorm", "dead channels", "of", "params saved", "MACs saved",
+                              "top-1 before", "top-1 after pruning"),
+                             [(_model_label(d), "yes" if _has_batchnorm(d) else "no", d["dead_channels"],
+                               d["channels"], f"{d['params_saved']:,}", f"{d['macs_saved']:,}",
+                               f"{d['top1_before']:.4f}", f"{d['top1_after']:.4f}") for d in records])
+    claim.measured += ["", "A channel is dead when its activation is exactly zero on every sampled training "
+                       "image; only those are removed, so pruning them must leave top-1 unchanged."]
+    held = [d for d in records if d["dead_channels"] > 0 and abs(d["top1_after"] - d["top1_before"]) < 1e-9]
+    if held:
+        others = [d["model"] for d in records if d not in held]
+        claim.verdict = HELD + " in " + ", ".join(d["model"] for d in held) + \
+            (f"; none in {', '.join(others)}" if others else "")
+    else:
+        claim.verdict = NOT_HELD + (" (no dead channels found)" if not any(d["dead_channels"] for d in records)
+                                    else "")
     return claim
 
 
 def claim_h(results_dir: Path) -> Claim:
-    claim, d = _dead_claim("h", "Grouped convolutions give block-structured channel correlation",
-                           results_dir, "correlation.json")
-    if d is None:
+    claim, records = _dead_claim("h", "Grouped convolutions give block-structured channel correlation",
+                                 results_dir, "correlation.json")
+    records = [r for r in records if any(layer["grouped"] for layer in r["layers"])]
+    if not records:
+        if not claim.measured:
+            claim.measured.append(f"{NOT_MEASURED}: no measured model has a grouped convolution")
         return claim
-    rows = [(r["layer"], r["groups"], "grouped" if r["grouped"] else "standard (same partition)",
-             f"{r['activation_within']:.3f}", f"{r['activation_across']:.3f}") for r in d["layers"]]
-    claim.measured += _table(("layer", "groups", "kind", "mean |corr| within", "across"), rows)
-    grouped = [r for r in d["layers"] if r["grouped"]]
-    held = bool(grouped) and all(r["activation_within"] > r["activation_across"] for r in grouped)
+    rows = [(r["model"], layer["layer"], layer["groups"],
+             "grouped" if layer["grouped"] else "standard (same partition)",
+             f"{layer['activation_within']:.3f}", f"{layer['activation_across']:.3f}")
+            for r in records for layer in r["layers"]]
+    claim.measured += _table(("model", "layer", "groups", "kind", "mean |corr| within", "across"), rows)
+    grouped = [layer for r in records for layer in r["layers"] if layer["grouped"]]
+    held = all(layer["activation_within"] > layer["activation_across"] for layer in grouped)
     claim.verdict = HELD if held else NOT_HELD
     return claim
 
@@ -423,13 +458,34 @@ def claims_markdown(claims: list[Claim]) -> str:
 
 
 def measure_dead(suite_path: str | Path, out: str | Path, data_dir: str | None = None, *,
-                 sample: int = 256, progress: bool = False) -> dict:
-    """Train the suite's first model with the project's training loop, then measure g and h.
+                 sample: int = 256, progress: bool = False) -> list[dict]:
+    """Train each of the suite's configurations with the project's training loop, then measure g and h.
 
-    Writes ``model.keras``, ``dead.json`` (dead channels, pruning saving, top-1 before and
-    after removing the exactly-dead ones) and ``correlation.json`` (every grouped conv, and
-    the standard stem with the same partition as a control) to ``out``.
+    Writes ``<run id>/model.keras``, ``dead.json`` (dead channels, pruning saving, top-1
+    before and after removing the exactly-dead ones) and ``correlation.json`` (every grouped
+    conv, and the standard stem with the same partition as a control) under ``out``. A
+    configuration whose ``dead.json`` exists is skipped, so an interrupted call resumes.
     """
+    from zoo.bench.runner import load_data
+    from zoo.bench.spec import load_suite
+
+    suite = load_suite(suite_path)
+    configs = suite.configurations()
+    out = Path(out)
+    todo = [cfg for cfg in configs if not (out / cfg.run_id / "dead.json").is_file()]
+    records = []
+    if todo:
+        train, val, _ = load_data(suite, data_dir)
+        for cfg in todo:
+            if progress:
+                print(f"measuring dead channels: {cfg.label}", flush=True)
+            _measure_one(suite, cfg, train, val, out / cfg.run_id, sample=sample, progress=progress)
+    for cfg in configs:
+        records.append(json.loads((out / cfg.run_id / "dead.json").read_text()))
+    return records
+
+
+def _measure_one(suite, cfg, train, val, out: Path, *, sample: int, progress: bool) -> None:
     import keras
 
     import zoo
@@ -437,21 +493,13 @@ def measure_dead(suite_path: str | Path, out: str | Path, data_dir: str | None =
     from zoo.analysis.dead import dead_channels
     from zoo.analysis.data import sample_images
     from zoo.analysis.prune import apply_pruning
-    from zoo.bench.runner import load_data
-    from zoo.bench.spec import load_suite
-    from zoo.training import compile_model, train_and_evaluate
+    from zoo.bench.results import write_atomic
+    from zoo.bench.spec import builder_knobs
+    from zoo.training import Recipe, compile_model, train_and_evaluate
 
-    suite = load_suite(suite_path)
-    if len(suite.models) != 1:
-        raise ValueError(f"{suite_path}: the dead-channel measurement trains ONE model; found {len(suite.models)}")
-    train, val, recipe = load_data(suite, data_dir)
-    spec = dict(suite.models[0])
-    name = spec.pop("name")
-    spec.pop("grid", None)
-    model = zoo.build(name, input_shape=suite.input_shape, num_classes=train.num_classes, **spec)
-    seed = int(suite.run.get("seeds", [0])[0])
-    before = train_and_evaluate(model, train, val, recipe, seed=seed, progress=progress)
-    out = Path(out)
+    recipe = Recipe.from_dict({**suite.recipe, **cfg.recipe}, f"{suite.path} {cfg.label}")
+    model = zoo.build(cfg.model, **builder_knobs(cfg.knobs, suite.input_shape, train.num_classes))
+    before = train_and_evaluate(model, train, val, recipe, seed=cfg.seed, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
     images = sample_images(train, sample)
@@ -464,13 +512,14 @@ def measure_dead(suite_path: str | Path, out: str | Path, data_dir: str | None =
     after = pruned.evaluate(val_batches, verbose=0, return_dict=True)
     compile_model(model, recipe, steps_per_epoch=steps, num_classes=train.num_classes)
     again = model.evaluate(val_batches, verbose=0, return_dict=True)
-    dead = {"model": model.name, "config": spec, "dead_channels": sum(len(r.dead) for r in report.layers),
+    dead = {"model": cfg.model, "run_id": cfg.run_id, "seed": cfg.seed, "config": dict(cfg.knobs),
+            "recipe_overrides": dict(cfg.recipe),
+            "dead_channels": sum(len(r.dead) for r in report.layers),
             "exactly_removable_classes": len(plan.removed),
             "channels": sum(r.channels for r in report.layers), "params_saved": plan.predicted_params_saved,
             "macs_saved": plan.predicted_macs_saved, "top1_trained": before["top1"],
             "top1_before": float(again["top1"]), "top1_after": float(after["top1"]),
             "layers": [{"name": r.name, "channels": r.channels, "dead": r.dead} for r in report.layers]}
-    (out / "dead.json").write_text(json.dumps(dead, indent=2))
     layers = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D) and getattr(layer, "groups", 1) > 1:
@@ -486,5 +535,7 @@ def measure_dead(suite_path: str | Path, out: str | Path, data_dir: str | None =
         corr.append({"layer": layer_name, "groups": groups, "grouped": grouped,
                      "activation_within": c.activation_within, "activation_across": c.activation_across,
                      "weights_within": c.weights_within, "weights_across": c.weights_across})
-    (out / "correlation.json").write_text(json.dumps({"model": model.name, "layers": corr}, indent=2))
-    return dead
+    write_atomic(out / "correlation.json", json.dumps({"model": cfg.model, "run_id": cfg.run_id,
+                                                       "layers": corr}, indent=2))
+    write_atomic(out / "dead.json", json.dumps(dead, indent=2))  # last: its presence marks the run done
+    keras.backend.clear_session()

@@ -8,7 +8,7 @@ def add_arguments(parser):
                         help="where the suites' results live and claims.md goes (default: results)")
     parser.add_argument("--out", metavar="FILE", help="output file (default: RESULTS/claims.md)")
     parser.add_argument("--measure", choices=["dead"],
-                        help="first train and measure claims g and h (benchmarks/claims-dead.toml; CPU-heavy)")
+                        help="first train and measure claims g and h (benchmarks/claims-dead.toml's models; CPU-heavy; resumes)")
     parser.add_argument("--data-dir", metavar="DIR", help="image-folder datasets (default: $ZOO_DATA_DIR)")
 
 

@@ -97,3 +97,33 @@ def test_b_and_c_read_default_knobs_and_report_seeds(tmp_path):
     text = "\n".join(claim.measured)
     assert "Shuffle won 4 of 4 same-seed pairs." in text
     assert "+0.020" in text and "Seeds: 2 per configuration; top-1 sample std across seeds 0.014–0.014" in text
+
+
+def _dead_record(model, dead, top1=0.5):
+    return {"model": model, "config": {}, "recipe_overrides": {}, "dead_channels": dead, "channels": 64,
+            "params_saved": 10 * dead, "macs_saved": 100 * dead, "top1_before": top1, "top1_after": top1,
+            "layers": []}
+
+
+def test_g_names_each_measured_model_and_the_ones_still_missing(tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    from zoo.bench.spec import load_suite
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)  # claims read benchmarks/claims-dead.toml for the configurations it lists
+    ids = [cfg.run_id for cfg in load_suite(root / "benchmarks" / f"{C.DEAD_SUITE}.toml").configurations()]
+    assert len(ids) == 2  # the BN convnet and SqueezeNet 1.1
+    folder = tmp_path / C.DEAD_SUITE / ids[0]
+    folder.mkdir(parents=True)
+    (folder / "dead.json").write_text(json.dumps(_dead_record("convnet", 0)))
+    g = C.claim_g(tmp_path)
+    assert g.verdict == "did not hold (no dead channels found; 1 of 2 models measured so far)"
+    assert any(line.startswith("not yet measured: squeezenet1_1") for line in g.measured)
+    folder = tmp_path / C.DEAD_SUITE / ids[1]
+    folder.mkdir()
+    (folder / "dead.json").write_text(json.dumps(_dead_record("squeezenet1_1", 7)))
+    g = C.claim_g(tmp_path)
+    assert g.verdict == "held in squeezenet1_1; none in convnet"
+    assert not any(line.startswith(C.NOT_MEASURED) for line in g.measured)

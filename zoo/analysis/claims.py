@@ -373,10 +373,26 @@ def _dead_claim(key: str, title: str, results_dir: Path, filename: str) -> tuple
     """A claim answered by ``zoo claims --measure dead``: the claim, and one JSON record per
     measured model (``results/claims-dead/<run id>/<filename>``), empty when none is measured."""
     claim = Claim(key, title, data=_suite_data(DEAD_SUITE), commands=[_measure_command()])
-    records = [json.loads(p.read_text()) for p in sorted((results_dir / DEAD_SUITE).glob(f"*/{filename}"))]
+    records = []
+    for path in sorted((results_dir / DEAD_SUITE).glob(f"*/{filename}")):
+        records.append({"run_id": path.parent.name, **json.loads(path.read_text())})
     if not records:
         claim.measured.append(f"{NOT_MEASURED} — run: `{_measure_command()}`")
     return claim, records
+
+
+def _unmeasured(records: list[dict]) -> list[str]:
+    """The configurations of claims-dead.toml that have no record yet."""
+    measured = {r["run_id"] for r in records}
+    return [cfg.label for cfg in _suite_configs(DEAD_SUITE) if cfg.run_id not in measured]
+
+
+def _suite_configs(suite: str) -> list:
+    """The configurations of ``benchmarks/<suite>.toml`` (none when run outside the repository)."""
+    from zoo.bench.spec import load_suite
+
+    path = Path("benchmarks") / f"{suite}.toml"
+    return load_suite(path).configurations() if path.is_file() else []
 
 
 def _model_label(record: dict) -> str:
@@ -412,14 +428,19 @@ def claim_g(results_dir: Path) -> Claim:
                                f"{d['top1_before']:.4f}", f"{d['top1_after']:.4f}") for d in records])
     claim.measured += ["", "A channel is dead when its activation is exactly zero on every sampled training "
                        "image; only those are removed, so pruning them must leave top-1 unchanged."]
+    missing = _unmeasured(records)
+    if missing:
+        claim.measured += ["", f"{NOT_MEASURED}: {', '.join(missing)} — run: `{_measure_command()}`"]
     held = [d for d in records if d["dead_channels"] > 0 and abs(d["top1_after"] - d["top1_before"]) < 1e-9]
     if held:
         others = [d["model"] for d in records if d not in held]
         claim.verdict = HELD + " in " + ", ".join(d["model"] for d in held) + \
             (f"; none in {', '.join(others)}" if others else "")
     else:
-        claim.verdict = NOT_HELD + (" (no dead channels found)" if not any(d["dead_channels"] for d in records)
-                                    else "")
+        why = ["no dead channels found"] if not any(d["dead_channels"] for d in records) else []
+        if missing:
+            why.append(f"{len(records)} of {len(records) + len(missing)} models measured so far")
+        claim.verdict = NOT_HELD + (f" ({'; '.join(why)})" if why else "")
     return claim
 
 
@@ -435,7 +456,7 @@ def claim_h(results_dir: Path) -> Claim:
              "grouped" if layer["grouped"] else "standard (same partition)",
              f"{layer['activation_within']:.3f}", f"{layer['activation_across']:.3f}")
             for r in records for layer in r["layers"]]
-    claim.measured += _table(("model", "layer", "groups", "kind", "mean |corr| within", "across"), rows)
+    claim.measured += _table(("model", "layer", "groups", "kind", "mean abs(corr) within", "across"), rows)
     grouped = [layer for r in records for layer in r["layers"] if layer["grouped"]]
     held = all(layer["activation_within"] > layer["activation_across"] for layer in grouped)
     claim.verdict = HELD if held else NOT_HELD

@@ -180,6 +180,9 @@ def test_measure_dead_feeds_claims_g_and_h(shared_data, tmp_path):
     stamps = {p: p.stat().st_mtime_ns for p in (results / C.DEAD_SUITE).glob("*/dead.json")}
     assert C.measure_dead(suite, results / C.DEAD_SUITE, "/nonexistent", sample=32) == records
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    # The same seed gives the same model: a fresh measurement elsewhere trains to the same top-1.
+    again = C.measure_dead(suite, tmp_path / "again", str(shared_data), sample=32)
+    assert [d["top1_trained"] for d in again] == [d["top1_trained"] for d in records]
     from zoo.cli import load_or_build  # a model saved after training (optimizer state and all) loads
 
     assert load_or_build(str(results / C.DEAD_SUITE / run_dirs[0] / "model.keras")).count_params() > 0

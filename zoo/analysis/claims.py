@@ -516,9 +516,10 @@ def _measure_one(suite, cfg, train, val, out: Path, *, sample: int, progress: bo
     from zoo.analysis.prune import apply_pruning
     from zoo.bench.results import write_atomic
     from zoo.bench.spec import builder_knobs
-    from zoo.training import Recipe, compile_model, train_and_evaluate
+    from zoo.training import Recipe, compile_model, set_determinism, train_and_evaluate
 
     recipe = Recipe.from_dict({**suite.recipe, **cfg.recipe}, f"{suite.path} {cfg.label}")
+    set_determinism(cfg.seed)  # before building, as zoo bench does: same run id, same weights, same top-1
     model = zoo.build(cfg.model, **builder_knobs(cfg.knobs, suite.input_shape, train.num_classes))
     before = train_and_evaluate(model, train, val, recipe, seed=cfg.seed, progress=progress)
     out.mkdir(parents=True, exist_ok=True)

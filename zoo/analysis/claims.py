@@ -57,13 +57,17 @@ def _suite_rows(results_dir: Path, suite: str) -> list[dict] | None:
     return read_rows(path) if path.is_file() else None
 
 
-def _suite_data(suite: str) -> str:
+def _repo_suite(suite: str):
+    """``benchmarks/<suite>.toml`` loaded, or None when run outside the repository."""
     from zoo.bench.spec import load_suite
 
     path = Path("benchmarks") / f"{suite}.toml"
-    if not path.is_file():
-        return f"benchmarks/{suite}.toml"
-    return load_suite(path).description
+    return load_suite(path) if path.is_file() else None
+
+
+def _suite_data(suite: str) -> str:
+    loaded = _repo_suite(suite)
+    return loaded.description if loaded else f"benchmarks/{suite}.toml"
 
 
 def _bench_command(suite: str) -> str:
@@ -384,15 +388,8 @@ def _dead_claim(key: str, title: str, results_dir: Path, filename: str) -> tuple
 def _unmeasured(records: list[dict]) -> list[str]:
     """The configurations of claims-dead.toml that have no record yet."""
     measured = {r["run_id"] for r in records}
-    return [cfg.label for cfg in _suite_configs(DEAD_SUITE) if cfg.run_id not in measured]
-
-
-def _suite_configs(suite: str) -> list:
-    """The configurations of ``benchmarks/<suite>.toml`` (none when run outside the repository)."""
-    from zoo.bench.spec import load_suite
-
-    path = Path("benchmarks") / f"{suite}.toml"
-    return load_suite(path).configurations() if path.is_file() else []
+    suite = _repo_suite(DEAD_SUITE)
+    return [cfg.label for cfg in suite.configurations() if cfg.run_id not in measured] if suite else []
 
 
 def _model_label(record: dict) -> str:
@@ -494,16 +491,13 @@ def measure_dead(suite_path: str | Path, out: str | Path, data_dir: str | None =
     configs = suite.configurations()
     out = Path(out)
     todo = [cfg for cfg in configs if not (out / cfg.run_id / "dead.json").is_file()]
-    records = []
     if todo:
         train, val, _ = load_data(suite, data_dir)
         for cfg in todo:
             if progress:
                 print(f"measuring dead channels: {cfg.label}", flush=True)
             _measure_one(suite, cfg, train, val, out / cfg.run_id, sample=sample, progress=progress)
-    for cfg in configs:
-        records.append(json.loads((out / cfg.run_id / "dead.json").read_text()))
-    return records
+    return [json.loads((out / cfg.run_id / "dead.json").read_text()) for cfg in configs]
 
 
 def _measure_one(suite, cfg, train, val, out: Path, *, sample: int, progress: bool) -> None:

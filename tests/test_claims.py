@@ -83,6 +83,7 @@ def test_b_and_c_read_default_knobs_and_report_seeds(tmp_path):
     claim = C.claim_b(tmp_path)
     assert claim.verdict == f"params: {C.HELD}; accuracy: a moderate group count (g=2) was the most accurate"
     assert "g=4: -0.030" in "\n".join(claim.measured)  # the row without groups= is g=4, the default
+    assert "Same-seed pairs won by groups=1: vs g=2: 0 of 1, vs g=4: 1 of 1, vs g=8: 1 of 1" in "\n".join(claim.measured)
 
     rows = []
     for seed, delta in ((0, 0.0), (1, 0.02)):
@@ -127,3 +128,29 @@ def test_g_names_each_measured_model_and_the_ones_still_missing(tmp_path, monkey
     g = C.claim_g(tmp_path)
     assert g.verdict == "held in squeezenet1_1; none in convnet"
     assert not any(line.startswith(C.NOT_MEASURED) for line in g.measured)
+
+
+def test_d_and_e_show_every_seed_and_same_seed_pairs(tmp_path):
+    """With two seeds the tables show both values beside the mean (e once showed only the last
+    seed's), and the text counts the seeds in which the wider / dilated model won."""
+    rows = [{"run_id": f"e{seed}{ctx}", "model": "dilated", "config": f"width=0.5;context={ctx}", "seed": seed,
+             "top1": acc, "params": 1, "macs": 1}
+            for (seed, ctx), acc in {(0, "true"): 0.63, (1, "true"): 0.65,
+                                     (0, "false"): 0.60, (1, "false"): 0.66}.items()]
+    _write_results(tmp_path / "claims-dilation", rows)
+    claim = C.claim_e(tmp_path)
+    text = "\n".join(claim.measured)
+    assert "| dilated(width=0.5;context=true) | 0.640 | 0.630 / 0.650 |" in text
+    assert "| dilated(width=0.5;context=false) | 0.630 | 0.600 / 0.660 |" in text
+    assert "Dilation won 1 of 2 same-seed pairs." in text
+    assert claim.verdict.endswith("accuracy with dilation +0.010")
+
+    top1 = {0.25: (0.50, 0.52), 0.5: (0.60, 0.61), 0.75: (0.62, 0.60)}
+    _write_results(tmp_path / "claims-width", [
+        {"run_id": f"d{w}{seed}", "model": "mobilenet", "config": f"width={w}", "seed": seed, "top1": acc[seed],
+         "params": 1, "macs": 1} for w, acc in top1.items() for seed in (0, 1)])
+    claim = C.claim_d(tmp_path)
+    text = "\n".join(claim.measured)
+    assert "| 0.75 | 0.610 | 0.620 / 0.600 |" in text
+    assert "Same-seed pairs won by the wider: 0.5 vs 0.25: 2 of 2, 0.75 vs 0.5: 1 of 2" in text
+    assert claim.verdict == C.HELD  # the means rise: 0.510, 0.605, 0.610

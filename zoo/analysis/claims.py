@@ -106,6 +106,24 @@ def _mean_top1(rows, predicate) -> float | None:
     return sum(picked) / len(picked) if picked else None
 
 
+def _by_seed(rows, predicate) -> dict[int, float]:
+    return {int(r["seed"]): r["top1"] for r in rows if r.get("top1") is not None and predicate(r)}
+
+
+def _seed_cell(rows, predicate) -> str:
+    """Each seed's top-1, in seed order: the spread behind a mean, in the table itself."""
+    values = _by_seed(rows, predicate)
+    return " / ".join(f"{values[s]:.3f}" for s in sorted(values))
+
+
+def _same_seed_wins(rows, first, second) -> tuple[int, int]:
+    """In how many seeds ``first`` beat ``second``, of the seeds both ran: the comparison a
+    seed's noise cannot fake twice."""
+    a, b = _by_seed(rows, first), _by_seed(rows, second)
+    common = a.keys() & b.keys()
+    return sum(a[s] > b[s] for s in common), len(common)
+
+
 def _seed_note(rows) -> str:
     """How many seeds stand behind each accuracy, and their spread where there are several."""
     import statistics
@@ -184,16 +202,15 @@ def claim_b(results_dir: Path) -> Claim:
                   commands=["zoo claims", _bench_command(suite)])
     costs = {g: analyze(_convnet(g)) for g in GROUP_COUNTS}
     rows = _suite_rows(results_dir, suite)
-    acc = {}
-    if rows:
-        for g in GROUP_COUNTS:
-            want = (lambda r, g=g: _config(r).get("conv") == "standard") if g == 1 else \
-                   (lambda r, g=g: _config(r).get("groups") == str(g) and _config(r).get("conv") == "grouped")
-            acc[g] = _mean_top1(rows, want)
+    want = {g: (lambda r: _config(r).get("conv") == "standard") if g == 1 else
+            (lambda r, g=g: _config(r).get("groups") == str(g) and _config(r).get("conv") == "grouped")
+            for g in GROUP_COUNTS}
+    acc = {g: _mean_top1(rows, want[g]) for g in GROUP_COUNTS} if rows else {}
     table = [(g, f"{costs[g].params:,}", f"{costs[g].macs:,}",
-              f"{acc[g]:.3f}" if acc.get(g) is not None else NOT_MEASURED) for g in GROUP_COUNTS]
+              f"{acc[g]:.3f}" if acc.get(g) is not None else NOT_MEASURED,
+              _seed_cell(rows, want[g]) if rows else "") for g in GROUP_COUNTS]
     claim.measured += ["convnet width 0.5 at 32×32, 10 classes (groups=1 is conv='standard'):", ""]
-    claim.measured += _table(("groups", "params", "MACs", "top-1"), table)
+    claim.measured += _table(("groups", "params", "MACs", "top-1 (mean)", "top-1 by seed"), table)
     params = [costs[g].params for g in GROUP_COUNTS]
     fewer = all(a > b for a, b in zip(params, params[1:]))
     claim.measured += ["", f"Parameters fall strictly with the group count: {'yes' if fewer else 'no'} (analytic)."]
@@ -203,6 +220,8 @@ def claim_b(results_dir: Path) -> Claim:
     else:
         claim.measured.append("Accuracy change from groups=1: " +
                               ", ".join(f"g={g}: {acc[g] - acc[1]:+.3f}" for g in GROUP_COUNTS[1:]))
+        claim.measured.append("Same-seed pairs won by groups=1: " + ", ".join(
+            "vs g={}: {} of {}".format(g, *_same_seed_wins(rows, want[1], want[g])) for g in GROUP_COUNTS[1:]))
         claim.measured += ["", _seed_note(rows)]
         best = max(GROUP_COUNTS, key=lambda g: acc[g])
         trend = ("a moderate group count (g={}) was the most accurate".format(best) if best not in (1, GROUP_COUNTS[-1])
@@ -223,23 +242,21 @@ def claim_c(results_dir: Path) -> Claim:
     if not rows:
         _missing(claim, suite)
         return claim
-    table, wins = [], []
+    want = {(g, shuffle): (lambda r, g=g, shuffle=shuffle: _config(r).get("groups") == str(g)
+                           and _config(r).get("shuffle") == shuffle)
+            for g in (3, 8) for shuffle in ("true", "false")}
+    table, wins, pairs = [], [], []
     for g in (3, 8):
-        on = _mean_top1(rows, lambda r: _config(r).get("groups") == str(g) and _config(r).get("shuffle") == "true")
-        off = _mean_top1(rows, lambda r: _config(r).get("groups") == str(g) and _config(r).get("shuffle") == "false")
+        on, off = _mean_top1(rows, want[g, "true"]), _mean_top1(rows, want[g, "false"])
         if on is None or off is None:
             _missing(claim, suite)
             return claim
         table.append((g, f"{on:.3f}", f"{off:.3f}", f"{on - off:+.3f}"))
         wins.append(on > off)
+        pairs.append(_same_seed_wins(rows, want[g, "true"], want[g, "false"]))
     claim.measured += _table(("groups", "top-1 with shuffle", "top-1 without", "difference"), table)
-    pairs = {}  # same groups and seed, shuffle on vs off: the comparison a seed's noise cannot fake twice
-    for r in rows:
-        cfg = _config(r)
-        if r.get("top1") is not None and cfg.get("groups") in ("3", "8"):
-            pairs.setdefault((cfg["groups"], r["seed"]), {})[cfg.get("shuffle")] = r["top1"]
-    paired = [p["true"] > p["false"] for p in pairs.values() if "true" in p and "false" in p]
-    claim.measured += ["", f"Shuffle won {sum(paired)} of {len(paired)} same-seed pairs.", "", _seed_note(rows)]
+    claim.measured += ["", f"Shuffle won {sum(w for w, _ in pairs)} of {sum(n for _, n in pairs)} same-seed pairs.",
+                       "", _seed_note(rows)]
     claim.verdict = HELD if all(wins) else NOT_HELD
     return claim
 
@@ -266,17 +283,20 @@ def claim_d(results_dir: Path) -> Claim:
         all(grid[w, r] < grid[w, r2] for r, r2 in zip(RESOLUTIONS, RESOLUTIONS[1:]) for w in WIDTHS)
     claim.measured += ["", f"Cost rises monotonically along both axes: {'yes' if monotone else 'no'}."]
     rows = _suite_rows(results_dir, suite)
-    acc = {w: _mean_top1(rows, lambda r, w=w: float(_config(r).get("width", "nan")) == w) for w in WIDTHS} \
-        if rows else {}
+    want = {w: (lambda r, w=w: float(_config(r).get("width", "nan")) == w) for w in WIDTHS}
+    acc = {w: _mean_top1(rows, want[w]) for w in WIDTHS} if rows else {}
     acc = {w: a for w, a in acc.items() if a is not None}  # the suite trains the widths it can afford
     if len(acc) < 3:
         _missing(claim, suite)
         claim.verdict = f"cost: {HELD if monotone else NOT_HELD}; accuracy: {NOT_MEASURED}"
         return claim
     claim.measured += ["", "Accuracy by width (CIFAR-10 suite):", ""]
-    claim.measured += _table(("width", "top-1"), [(w, f"{a:.3f}") for w, a in acc.items()])
-    claim.measured += ["", _seed_note(rows)]
+    claim.measured += _table(("width", "top-1 (mean)", "top-1 by seed"),
+                             [(w, f"{a:.3f}", _seed_cell(rows, want[w])) for w, a in acc.items()])
     widths = sorted(acc)
+    claim.measured += ["", "Same-seed pairs won by the wider: " + ", ".join(
+        "{} vs {}: {} of {}".format(b, a, *_same_seed_wins(rows, want[b], want[a])) for a, b in zip(widths, widths[1:]))]
+    claim.measured += ["", _seed_note(rows)]
     rising = all(acc[a] <= acc[b] for a, b in zip(widths, widths[1:]))
     claim.verdict = HELD if monotone and rising else NOT_HELD
     return claim
@@ -311,13 +331,18 @@ def claim_e(results_dir: Path) -> Claim:
     rows = _suite_rows(results_dir, suite)
     effect = None
     if rows:
-        accs = {r["model"] + (f"({r['config']})" if r.get("config") else ""): r["top1"] for r in rows}
-        on = _mean_top1(rows, lambda r: r["model"] == "dilated" and _config(r).get("context") == "true")
-        off = _mean_top1(rows, lambda r: r["model"] == "dilated" and _config(r).get("context") == "false")
+        runs = {(r["model"], r.get("config") or "") for r in rows}
+        same = {run: (lambda r, run=run: (r["model"], r.get("config") or "") == run) for run in runs}
+        table = [(model + (f"({config})" if config else ""), f"{_mean_top1(rows, same[model, config]):.3f}",
+                  _seed_cell(rows, same[model, config])) for model, config in sorted(runs)]
+        context = {flag: (lambda r, flag=flag: r["model"] == "dilated" and _config(r).get("context") == flag)
+                   for flag in ("true", "false")}
+        on, off = _mean_top1(rows, context["true"]), _mean_top1(rows, context["false"])
         effect = None if on is None or off is None else on - off
         claim.measured += ["", "Accuracy (CIFAR-10 suite):", ""]
-        claim.measured += _table(("run", "top-1"), [(k, f"{v:.3f}") for k, v in sorted(accs.items())])
-        claim.measured += ["", _seed_note(rows)]
+        claim.measured += _table(("run", "top-1 (mean)", "top-1 by seed"), table)
+        claim.measured += ["", "Dilation won {} of {} same-seed pairs.".format(*_same_seed_wins(rows, context["true"], context["false"])),
+                           "", _seed_note(rows)]
     else:
         _missing(claim, suite)
     claim.verdict = f"receptive field at equal params: {HELD if held else NOT_HELD}" + \

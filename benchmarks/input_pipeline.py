@@ -33,7 +33,9 @@ def main(argv=None) -> int:
     parser.add_argument("--per-class", type=int, default=500, help="training images per class")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10, help="training steps per timed epoch")
-    parser.add_argument("--repeats", type=int, default=15, help="timed epochs per variant, interleaved (the machine flips between speed states: more repeats give both variants the fast one)")
+    parser.add_argument("--repeats", type=int, default=15,
+                        help="timed epochs per variant, interleaved (a shared host changes speed between epochs: "
+                             "more repeats give both variants its fast state)")
     parser.add_argument("--determinism", action="store_true", help="also time op determinism on vs off")
     parser.add_argument("--out", default=None, help="also write the report to DIR/input-pipeline.md")
     args = parser.parse_args(argv)

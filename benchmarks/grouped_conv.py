@@ -27,7 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from zoo.bench.env import cpu_model  # noqa: E402
+from zoo.experiment.provenance import cpu_model  # noqa: E402
 from zoo.layers import GroupedConv2D  # noqa: E402
 from zoo.layers.grouped_conv import tf_grouped_conv_supported  # noqa: E402
 

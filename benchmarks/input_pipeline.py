@@ -95,8 +95,8 @@ def main(argv=None) -> int:
             per_step_ms[name].append(1000 * wall / steps)
             cpu_ms[name].append(1000 * cpu / steps)
 
-    from zoo.bench.env import machine_label
-    from zoo.perf.compare import load_average
+    from zoo.experiment.provenance import machine_label
+    from zoo.experiment.provenance import load_average
 
     report = []
 
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     if args.out:
         from pathlib import Path
 
-        from zoo.bench.results import write_atomic
+        from zoo.experiment.report import write_atomic
 
         name = "input-pipeline-determinism.md" if args.determinism else "input-pipeline.md"
         command = "python benchmarks/input_pipeline.py" + (" --determinism" if args.determinism else "")

@@ -51,10 +51,11 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     import zoo
-    from zoo.bench.env import machine_label
+    from zoo.experiment.provenance import machine_label
     from zoo.cost import analyze
-    from zoo.perf.compare import Timed, load_average, time_interleaved
-    from zoo.perf.latency import _folded_call, _tflite_call
+    from zoo.experiment.provenance import load_average
+    from zoo.perf.compare import Timed, time_interleaved
+    from zoo.perf.latency import folded_call, tflite_call
     from zoo.perf.tflite import export_tflite
 
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -78,9 +79,9 @@ def main(argv=None) -> int:
     for batch in batches:
         timed = []
         for key, model in models.items():
-            timed.append(Timed(f"folded {key}", lambda m=model: _folded_call(m, batch), {"key": key, "path": "folded"}))
+            timed.append(Timed(f"folded {key}", lambda m=model: folded_call(m, batch), {"key": key, "path": "folded"}))
             if key in flatbuffers and batch == 1:  # XNNPACK wins at batch 1 only (results/latency.md)
-                timed.append(Timed(f"tflite {key}", lambda k=key: _tflite_call(flatbuffers[k], (size, size, 3), batch, threads),
+                timed.append(Timed(f"tflite {key}", lambda k=key: tflite_call(flatbuffers[k], (size, size, 3), batch, threads),
                                    {"key": key, "path": "tflite"}))
         rounds = args.rounds or (3 if args.quick else 15 if batch == 1 else 5)
         time_interleaved(timed, rounds=rounds, calls_per_round=3 if batch == 1 else 1,
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        from zoo.bench.results import write_atomic
+        from zoo.experiment.report import write_atomic
 
         path = Path(args.out) / "shufflenet-groups-latency.md"
         path.parent.mkdir(parents=True, exist_ok=True)

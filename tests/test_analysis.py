@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from zoo.analysis import Thresholds, channel_correlation, dead_channels
-from zoo.analysis import claims as C
+from zoo.survey import claims as C
 from zoo.layers import GroupedConv2D
 
 

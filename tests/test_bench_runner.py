@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoo.bench import pareto_front
-from zoo.bench.latency import measure_latency
+from zoo.experiment.report import pareto_front
+from zoo.experiment.latency import measure_latency
 from zoo.bench.lock import LOCK_NAME, RunnerBusyError, RunnerLock
 from zoo.bench.results import append_row, read_rows, render_markdown
 from zoo.bench.runner import BenchRunner, load_data, run_suite

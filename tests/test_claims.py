@@ -1,11 +1,11 @@
 """zoo claims: analytic claims are computed and correct; missing suite results say so with the command."""
 
-import csv
+import tomllib
 
 import pytest
 
-from zoo.analysis import claims as C
-from zoo.bench.results import COLUMNS
+from zoo.bench.results import write_rows
+from zoo.survey import claims as C
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +48,13 @@ def test_training_claims_without_results_say_not_measured_with_the_command(empty
 
 
 def _write_results(folder, rows):
+    """results.csv through the runner's own writer; each row's structured ``knobs`` are the
+    knobs its readable config text names (as the runner records both)."""
     folder.mkdir(parents=True)
-    with open(folder / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in COLUMNS})
+    for row in rows:
+        row.setdefault("knobs", {k: tomllib.loads(f"v = {v}")["v"] for k, v in
+                                 (part.split("=", 1) for part in row.get("config", "").split(";") if part)})
+    write_rows(folder / "results.csv", rows)
 
 
 def test_c_reads_the_suite_results(tmp_path):

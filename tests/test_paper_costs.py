@@ -79,7 +79,7 @@ def test_missing_model_is_reported_not_raised():
 
 
 def test_costs_markdown_and_csv(tmp_path):
-    from zoo.cli.costs import markdown, write_csv
+    from zoo.survey.costs import markdown, write_csv
 
     figures = [f for f in PAPER_FIGURES if f.model == "squeezenet1_1"]
     if "squeezenet1_1" not in zoo.list_models():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.bench.publish import END, body, embed, embedded_paths
+from zoo.experiment.readme import END, body, embed, embedded_paths
 from zoo.cli import main as zoo_main
 
 REPO = Path(__file__).resolve().parents[1]

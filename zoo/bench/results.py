@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
-import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo.experiment.report import csv_cell, csv_text, pareto_front, write_atomic
+
 COLUMNS = (
-    "run_id", "model", "config", "seed", "dataset", "image_size", "params", "macs",
+    "run_id", "model", "config", "knobs", "recipe_overrides", "seed", "dataset", "image_size", "params", "macs",
     "top1", "top5", "val_loss", "train_top1", "latency_ms", "latency_p90_ms", "throughput",
     "train_seconds", "train_images_per_second", "epochs", "pareto", "pareto_latency", "finished_at",
 )
@@ -25,16 +27,7 @@ NUMERIC = {"params": int, "macs": int, "seed": int, "image_size": int, "epochs":
            "top1": float, "top5": float, "val_loss": float, "train_top1": float,
            "latency_ms": float, "latency_p90_ms": float, "throughput": float, "train_seconds": float,
            "train_images_per_second": float}
-
-
-def write_atomic(path: Path, text: str | bytes) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(text.encode() if isinstance(text, str) else text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+JSON_COLUMNS = ("knobs", "recipe_overrides")
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -50,19 +43,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             row[key] = kind(float(value)) if value not in (None, "") else None
         for key in ("pareto", "pareto_latency"):
             row[key] = row.get(key) == "true"
+        for key in JSON_COLUMNS:  # structured knobs; None in rows written before the column existed
+            row[key] = json.loads(row[key]) if row.get(key) else None
     return rows
-
-
-def csv_cell(value: Any) -> str:
-    """One CSV cell, for results.csv and the tuning CSVs alike: counts exactly (an integral
-    float prints as an integer), measurements to 10 significant digits, booleans lower-case."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.10g}"
-    return str(value)
 
 
 def _normalize(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,19 +60,33 @@ def _normalize(row: Mapping[str, Any]) -> dict[str, Any]:
 def write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Rewrite results.csv atomically with fresh Pareto flags; returns the rows written."""
     rows = mark_pareto([_normalize(r) for r in rows])
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: csv_cell(row.get(k)) for k in COLUMNS})
-    write_atomic(path, buf.getvalue())
+    write_atomic(path, csv_text(COLUMNS, rows, cell=_cell))
     return rows
+
+
+def _cell(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, dict) else csv_cell(value)
 
 
 def append_row(path: Path, row: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Add one finished run; a run id already present is replaced, never duplicated."""
     rows = [r for r in read_rows(path) if r["run_id"] != row["run_id"]]
     return write_rows(path, [*rows, row])
+
+
+def add_structured_knobs(path: Path, configs) -> int:
+    """Rows written before results.csv had a ``knobs`` column get it from the suite's plan
+    (the run id names the configuration), so nothing ever parses the config text back.
+    Returns how many rows gained it."""
+    rows = read_rows(path)
+    planned = {c.run_id: c for c in configs}
+    missing = [r for r in rows if r.get("knobs") is None and r["run_id"] in planned]
+    for row in missing:
+        cfg = planned[row["run_id"]]
+        row["knobs"], row["recipe_overrides"] = dict(cfg.knobs), dict(cfg.recipe)
+    if missing:
+        write_rows(path, rows)
+    return len(missing)
 
 
 # --- aggregation and Pareto fronts --------------------------------------------------
@@ -112,22 +109,6 @@ def aggregate(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         entry["seeds"] = len(members)
         out.append(entry)
     return out
-
-
-def pareto_front(points: Sequence[tuple[float | None, float | None]]) -> list[bool]:
-    """For (cost, accuracy) points: True where no other point is at least as cheap and as
-    accurate and strictly better in one. Points with a missing value are never on the front."""
-    flags = []
-    for i, (cost, acc) in enumerate(points):
-        if cost is None or acc is None or math.isnan(cost) or math.isnan(acc):
-            flags.append(False)
-            continue
-        dominated = any(
-            j != i and c is not None and a is not None
-            and c <= cost and a >= acc and (c < cost or a > acc)
-            for j, (c, a) in enumerate(points))
-        flags.append(not dominated)
-    return flags
 
 
 def mark_pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ interrupted restarts from scratch: its partial TensorBoard logs are removed firs
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import sys
@@ -20,7 +19,9 @@ from typing import Any
 
 from zoo.bench import results as res
 from zoo.bench.lock import RunnerLock
-from zoo.bench.spec import RunConfig, Suite, builder_knobs, load_suite, validate_models
+from zoo.bench.spec import RunConfig, Suite, load_suite, validate_models
+from zoo.experiment import dataset as ds_spec
+from zoo.experiment.dataset import dataset_label, relative, subset_text
 
 RESULTS_CSV, RESULTS_MD, PARETO_PNG, ENV_JSON, SUITE_COPY, TB_DIR = (
     "results.csv", "results.md", "pareto.png", "env.json", "suite.toml", "tb")
@@ -30,86 +31,22 @@ def default_out(suite: Suite) -> Path:
     return Path("results") / suite.name
 
 
-def _names_folder(suite: Suite) -> bool:
-    name = suite.dataset["name"]
-    return "/" in name or name.startswith(".")
-
-
-def _resolve_dataset_name(suite: Suite) -> str:
-    """A name with a path separator is a folder relative to the suite file."""
-    name = suite.dataset["name"]
-    if _names_folder(suite):
-        folder = (suite.path.parent / name).resolve()
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{suite.path}: [dataset] name={name!r} is not a folder ({folder})")
-        return str(folder)
-    return name
-
-
 def load_data(suite: Suite, data_dir: str | None):
-    """Both splits and the recipe; raises on missing data or bad subset/recipe keys."""
-    from zoo.data import Subset, load_dataset
-    from zoo.training import Recipe
-
-    name = _resolve_dataset_name(suite)
-    recipe = Recipe.from_dict(dict(suite.recipe), f"{suite.path} [recipe]")
-    train_subset = dict(suite.dataset.get("subset", {}))
-    eval_subset = dict(suite.dataset.get("eval_subset", {}))
-    if "classes" in train_subset and "classes" not in eval_subset:
-        eval_subset["classes"] = train_subset["classes"]  # evaluate on the classes trained on
-    common = {"data_dir": data_dir, "image_size": suite.image_size,
-              "on_bad_image": suite.dataset["on_bad_image"]}
-    train = load_dataset(name, split=suite.dataset["train_split"],
-                         subset=Subset.from_dict(train_subset, f"{suite.path} [dataset] subset"), **common)
-    val = load_dataset(name, split=suite.dataset["eval_split"],
-                       subset=Subset.from_dict(eval_subset, f"{suite.path} [dataset] eval_subset"), **common)
-    if list(train.class_names) != list(val.class_names):
-        raise ValueError(f"{suite.path}: splits {suite.dataset['train_split']!r} and "
-                         f"{suite.dataset['eval_split']!r} have different classes: "
-                         f"{list(train.class_names)} vs {list(val.class_names)}")
-    return train, val, recipe
+    """Both splits of the suite's [dataset] and its parsed recipe."""
+    splits = ds_spec.load_splits(suite.dataset, suite.path, data_dir)
+    return splits.train, splits.val, suite.training
 
 
 def reproduce_command(suite_arg: str, data_dir: str | None, only: str | None) -> str:
     """The command line that reruns this suite; paths relative to the working directory,
     so a published table does not carry one machine's absolute paths."""
-    parts = ["zoo", "bench", _relative(suite_arg)]
+    parts = ["zoo", "bench", relative(suite_arg)]
     if only:
         parts += ["--only", only]
     command = shlex.join(parts)
     if data_dir:
-        command = f"ZOO_DATA_DIR={shlex.quote(_relative(data_dir))} {command}"
+        command = f"ZOO_DATA_DIR={shlex.quote(relative(data_dir))} {command}"
     return command
-
-
-def _relative(path: str | Path) -> str:
-    try:
-        return os.path.relpath(path) if os.path.isabs(path) else str(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-
-
-def _portable_source(source: str) -> str:
-    """``folder:/abs/path`` -> ``folder:<path relative to the working directory>`` (records are committed)."""
-    kind, sep, location = source.partition(":")
-    return f"{kind}:{_relative(location)}" if sep and kind == "folder" else source
-
-
-# Caveats a reader of the table must see (from the shared data's README).
-DATASET_NOTES = {
-    ("cifar10", "folder"): "CIFAR-10 (JPEG copy: close to, not identical with, the canonical release)",
-    ("cifar10", "tfds"): "CIFAR-10 (TFDS)",
-    ("tiny-imagenet-10", "folder"): "tiny-imagenet-10 (10 Tiny ImageNet classes)",
-}
-
-
-def dataset_label(name: str, source: str) -> str:
-    kind = source.split(":", 1)[0] if ":" in source else "folder"
-    return DATASET_NOTES.get((name, kind), f"{Path(name).name} ({kind})")
-
-
-def _subset_text(subset: dict | None) -> str:
-    return ", ".join(f"{k}={v}" for k, v in subset.items()) if subset else "all"
 
 
 class BenchRunner:
@@ -117,13 +54,11 @@ class BenchRunner:
 
     def __init__(self, suite_path: str | Path, out: str | Path | None = None, data_dir: str | None = None,
                  only: str | None = None, progress: bool = True):
-        from zoo.data import DATA_DIR_ENV
-
         self.suite = load_suite(suite_path)
         self.suite_arg = str(suite_path)
         self.only = only
         self.progress = progress
-        self.data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
+        self.data_dir = ds_spec.data_dir(data_dir)
         self.out = Path(out) if out else default_out(self.suite)
         self.configs = self.suite.configurations(only)
         if not self.configs:
@@ -133,7 +68,7 @@ class BenchRunner:
     @property
     def command_data_dir(self) -> str | None:
         # The data directory matters only when the dataset is given by name.
-        return None if _names_folder(self.suite) else self.data_dir
+        return None if ds_spec.names_folder(self.suite.dataset) else self.data_dir
 
     @property
     def command(self) -> str:
@@ -192,31 +127,28 @@ class BenchRunner:
     # --- running -------------------------------------------------------------------
 
     def header(self) -> dict[str, str]:
-        from zoo.bench.env import machine_label
+        from zoo.experiment.provenance import machine_label
 
         ds, recipe_items = self.train_ds, ", ".join(f"{k}={v}" for k, v in self.suite.recipe.items())
-        subset = _subset_text(self.suite.dataset.get("subset"))
-        eval_subset = _subset_text(self.suite.dataset.get("eval_subset"))
+        subset = subset_text(self.suite.dataset.get("subset"))
+        eval_subset = subset_text(self.suite.dataset.get("eval_subset"))
         return {
-            "suite": f"`{_relative(self.suite_arg)}` — {self.suite.description}".rstrip(" —"),
+            "suite": f"`{relative(self.suite_arg)}` — {self.suite.description}".rstrip(" —"),
             "dataset": f"{dataset_label(self.suite.dataset['name'], ds.source)}: "
                        f"{self.suite.dataset['train_split']} {ds.num_examples} images "
                        f"(subset {subset}), {self.suite.dataset['eval_split']} {self.val_ds.num_examples} images "
                        f"(subset {eval_subset}), {ds.num_classes} classes, {self.suite.image_size}px, "
                        f"fingerprint `{ds.fingerprint}`",
             "schedule": recipe_items or "zoo.training defaults",
-            "seeds": ", ".join(map(str, self.suite.run["seeds"])),
-            "latency": (f"batch {self.suite.run['latency_batch']}, median/p90 of {self.suite.run['latency_iters']} "
-                        f"calls after {self.suite.run['latency_warmup']} warm-up, tf.function graph mode; "
-                        f"throughput at batch {self.suite.run['throughput_batch']}")
-            if self.suite.run["latency"] else "not measured",
+            "seeds": ", ".join(map(str, self.suite.run.seeds)),
+            "latency": self.suite.run.timing.describe() if self.suite.run.latency else "not measured",
             "machine": machine_label(),
             # The table covers the whole suite, so the whole suite's command, even after --only.
             "reproduce": f"`{reproduce_command(self.suite_arg, self.command_data_dir, None)}`",
         }
 
     def write_env(self) -> None:
-        from zoo.bench.env import environment
+        from zoo.experiment.provenance import dataset_record, environment
 
         env_path = self.out / ENV_JSON
         record = environment()
@@ -233,19 +165,14 @@ class BenchRunner:
                 "suite_sha256": self.suite.file_hash,
                 "suite_fingerprint": self.suite.fingerprint,
                 "command": self.command,
-                "seeds": list(self.suite.run["seeds"]),
-                "dataset": {"name": self.suite.dataset["name"], "source": _portable_source(self.train_ds.source),
-                            "train_fingerprint": self.train_ds.fingerprint,
-                            "eval_fingerprint": self.val_ds.fingerprint,
-                            "train_examples": self.train_ds.num_examples,
-                            "eval_examples": self.val_ds.num_examples,
-                            "class_names": list(self.train_ds.class_names)},
+                "seeds": list(self.suite.run.seeds),
+                "dataset": {"name": self.suite.dataset["name"], **dataset_record(self.train_ds, self.val_ds)},
             })
         res.write_atomic(env_path, json.dumps(record, indent=2, default=str) + "\n")
         res.write_atomic(self.out / SUITE_COPY, self.suite.text)
 
     def write_tb_experiment(self) -> None:
-        from zoo.bench import tensorboard as tb
+        from zoo.experiment import tensorboard as tb
 
         values: dict[str, list[Any]] = {"model": [], "seed": []}
         for cfg in self.suite.configurations():
@@ -256,41 +183,25 @@ class BenchRunner:
         tb.write_experiment(self.out / TB_DIR, values)
 
     def run_one(self, cfg: RunConfig) -> dict[str, Any]:
-        import keras
-
-        from zoo.bench.latency import measure_latency
-        from zoo.registry import build
-        from zoo.training import Recipe, set_determinism, train_and_evaluate
+        from zoo.experiment.dataset import Splits
+        from zoo.experiment.run import train_configuration
 
         run_dir = self.out / TB_DIR / cfg.run_id
         shutil.rmtree(run_dir, ignore_errors=True)  # leftovers of an interrupted attempt
-        keras.backend.clear_session()
-        set_determinism(cfg.seed)  # before building: the initial weights come from the seed too
-        model = build(cfg.model, **builder_knobs(cfg.knobs, self.suite.input_shape, self.train_ds.num_classes))
-        recipe = self.recipe
-        if cfg.recipe:  # this [[models]] entry's overrides, checked when the suite was loaded
-            recipe = Recipe.from_dict({**self.suite.recipe, **cfg.recipe}, f"{self.suite.path} {cfg.label}")
-        metrics = train_and_evaluate(model, self.train_ds, self.val_ds, recipe, seed=cfg.seed,
-                                     log_dir=str(run_dir), progress=self.progress)
-        row = {"run_id": cfg.run_id, "model": cfg.model, "config": cfg.config, "seed": cfg.seed,
+        timing = self.suite.run.timing if self.suite.run.latency else None
+        _, metrics = train_configuration(cfg, Splits(self.train_ds, self.val_ds), self.suite.recipe_for(cfg),
+                                         self.suite.input_shape, log_dir=run_dir, progress=self.progress,
+                                         latency=timing)
+        row = {"run_id": cfg.run_id, "model": cfg.model, "config": cfg.config, "knobs": dict(cfg.knobs),
+               "recipe_overrides": dict(cfg.recipe), "seed": cfg.seed,
                "dataset": self.suite.dataset["name"], "image_size": self.suite.image_size,
-               **self.costs[(cfg.model, cfg.config)],
-               "top1": metrics.get("top1"), "top5": metrics.get("top5"), "val_loss": metrics.get("val_loss"),
-               "train_top1": metrics.get("train_top1"), "train_seconds": metrics.get("train_seconds"),
-               "train_images_per_second": metrics.get("images_per_second"), "epochs": metrics.get("epochs")}
-        run = self.suite.run
-        if run["latency"]:
-            latency = measure_latency(model, run["latency_batch"], run["latency_warmup"], run["latency_iters"])
-            throughput = measure_latency(model, run["throughput_batch"], max(1, run["latency_warmup"] // 5),
-                                         max(3, run["latency_iters"] // 5))
-            row.update(latency_ms=latency["latency_ms"], latency_p90_ms=latency["latency_p90_ms"],
-                       throughput=throughput["images_per_second"])
+               **self.costs[(cfg.model, cfg.config)], **metrics}
         row["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._record(cfg, row, run_dir)
         return row
 
     def _record(self, cfg: RunConfig, row: dict[str, Any], run_dir: Path) -> None:
-        from zoo.bench import tensorboard as tb
+        from zoo.experiment import tensorboard as tb
 
         tb.write_run(run_dir, cfg.run_id, {"model": cfg.model, "seed": cfg.seed, **cfg.knobs,
                                               **{f"recipe.{k}": v for k, v in cfg.recipe.items()}}, row)
@@ -298,7 +209,7 @@ class BenchRunner:
         self.write_reports(rows)
 
     def write_reports(self, rows: list[dict[str, Any]]) -> None:
-        from zoo.bench import tensorboard as tb
+        from zoo.experiment import tensorboard as tb
 
         title = f"zoo bench {self.suite.name}"
         header = self.header()
@@ -310,9 +221,9 @@ class BenchRunner:
         finished = len({r["run_id"] for r in rows})
         header["runs"] = f"{finished} of {len(planned)} finished" + (
             "" if finished >= len(planned) else " (in progress: rerun the command above to finish the rest)")
-        if self.suite.run["reuse"]:
+        if self.suite.run.reuse:
             header["reused"] = ("rows whose run id (model, knobs, seed, data, recipe) is already in "
-                                + ", ".join(f"`results/{n}`" for n in self.suite.run["reuse"])
+                                + ", ".join(f"`results/{n}`" for n in self.suite.run.reuse)
                                 + " are copied from there, not retrained")
         if stale:
             header["runs"] += (f"; results.csv also keeps {len(stale)} row(s) of configurations "
@@ -330,7 +241,7 @@ class BenchRunner:
         so an equal id in a sibling results directory is the same experiment, already done.
         """
         reused = False
-        for name in self.suite.run["reuse"]:
+        for name in self.suite.run.reuse:
             other = self.out.parent / name
             rows = {r["run_id"]: r for r in res.read_rows(other / RESULTS_CSV)}
             still = []
@@ -343,9 +254,10 @@ class BenchRunner:
                 if src.is_dir():
                     shutil.rmtree(dst, ignore_errors=True)
                     shutil.copytree(src, dst)
-                res.append_row(self.out / RESULTS_CSV, {**row, "config": cfg.config})
+                res.append_row(self.out / RESULTS_CSV, {**row, "config": cfg.config, "knobs": dict(cfg.knobs),
+                                                        "recipe_overrides": dict(cfg.recipe)})
                 reused = True
-                print(f"{cfg.run_id}: {cfg.label} seed={cfg.seed}: reused from {_relative(str(other))}",
+                print(f"{cfg.run_id}: {cfg.label} seed={cfg.seed}: reused from {relative(str(other))}",
                       file=sys.stderr)
             pending = still
         if reused:  # the table and plot once, not once per copied row
@@ -357,6 +269,7 @@ class BenchRunner:
 
         self.write_env()
         self.write_tb_experiment()
+        res.add_structured_knobs(self.out / RESULTS_CSV, self.suite.configurations())
         done = self.finished_ids()
         pending = self.reuse_finished([c for c in self.configs if c.run_id not in done])
         bar = tqdm(total=len(self.configs), initial=len(self.configs) - len(pending), unit="run",

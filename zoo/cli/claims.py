@@ -13,19 +13,18 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    import os
     from pathlib import Path
 
-    from zoo.analysis.claims import DEAD_SUITE, claims_markdown, evaluate_claims, measure_dead
+    from zoo.experiment.dataset import data_dir
+    from zoo.experiment.report import write_report
+    from zoo.survey.claims import DEAD_SUITE, claims_markdown, evaluate_claims, measure_dead
 
     results = Path(args.results)
     if args.measure == "dead":
-        data_dir = args.data_dir or os.environ.get("ZOO_DATA_DIR") or None
-        measure_dead(Path("benchmarks") / f"{DEAD_SUITE}.toml", results / DEAD_SUITE, data_dir, progress=True)
+        measure_dead(Path("benchmarks") / f"{DEAD_SUITE}.toml", results / DEAD_SUITE, data_dir(args.data_dir),
+                     progress=True)
     claims = evaluate_claims(results)
-    out = Path(args.out) if args.out else results / "claims.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(claims_markdown(claims))
+    out = write_report(Path(args.out) if args.out else results / "claims.md", claims_markdown(claims))
     for c in claims:
         print(f"{c.key}. {c.verdict:45s} {c.title}")
     print(f"\nwritten: {out}")

@@ -31,7 +31,7 @@ def run(args) -> int:
     use_torch, why_not = (False, "") if args.no_torch else lat.torch_available()
     if why_not:
         print(f"zoo latency: timing without PyTorch: {why_not}", file=sys.stderr)
-    from zoo.perf.compare import intra_op_threads
+    from zoo.experiment.provenance import intra_op_threads
 
     setup = lat.Setup(models=models, batches=batches, quick=args.quick, torch=use_torch,
                       image_size=args.image_size, threads=intra_op_threads())

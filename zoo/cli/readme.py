@@ -1,4 +1,4 @@
-"""``zoo readme``: refresh the generated tables embedded in README.md (see zoo.bench.publish)."""
+"""``zoo readme``: refresh the generated tables embedded in README.md (see zoo.experiment.readme)."""
 
 HELP = "copy the generated results tables into README.md between their <!-- zoo:embed --> markers"
 
@@ -13,8 +13,8 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    from zoo.bench.publish import embed, embedded_paths
-    from zoo.bench.results import write_atomic
+    from zoo.experiment.readme import embed, embedded_paths
+    from zoo.experiment.report import write_atomic
 
     readme = Path(args.readme)
     if not readme.is_file():

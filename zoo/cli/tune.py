@@ -29,7 +29,7 @@ def run(args) -> int:
 
     spec = load_spec(args.spec)  # cheap checks first: no TensorFlow yet
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras_tuner.src.distribute import utils as dist_utils
+    from zoo.tune.kt_private import dist_utils
 
     from zoo.tune.report import write_report
     from zoo.tune.search import project_dir, run_search

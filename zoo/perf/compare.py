@@ -8,14 +8,12 @@ p90) over all rounds is reported, and ratios between candidates are the robust r
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from zoo.bench.env import cpu_model  # noqa: F401  (re-exported for the perf tables)
 
 
 @dataclass
@@ -90,17 +88,3 @@ def time_interleaved(candidates: Sequence[Timed], *, rounds: int, calls_per_roun
         if progress:
             progress(f"round {r + 1}/{rounds}")
     return candidates
-
-
-def load_average() -> str:
-    try:
-        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
-def intra_op_threads() -> int:
-    """TF's intra-op thread count (0 means 'all cores', resolved here to the core count)."""
-    import tensorflow as tf
-
-    return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.perf.compare import Timed, cpu_model, intra_op_threads, load_average, time_interleaved
+from zoo.experiment.provenance import cpu_model, intra_op_threads, load_average
+from zoo.perf.compare import Timed, time_interleaved
 
 
 @dataclass(frozen=True)

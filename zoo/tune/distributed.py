@@ -25,8 +25,7 @@ def serve_oracle(oracle) -> None:
     from concurrent import futures
 
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
+    from zoo.tune.kt_private import oracle_chief, protos
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     servicer = oracle_chief.OracleServicer(oracle)

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo.bench.results import csv_cell, pareto_front
+from zoo.experiment.report import csv_cell, pareto_front
 from zoo.tune.search import COST_METRICS, KT_PROJECT, REJECTED, knob_values
-from zoo.tune.spec import RESOLUTION, TuneSpec, _fmt
+from zoo.tune.spec import RESOLUTION, TuneSpec, fmt_count
 
 STATUS = {"COMPLETED": "trained", "FAILED": "failed", "INVALID": "failed", "RUNNING": "unfinished",
           "IDLE": "unfinished", "STOPPED": "unfinished"}
@@ -26,7 +26,7 @@ METRIC_COLUMNS = ("val_accuracy", "val_top5", "val_loss", "train_accuracy", "tra
 
 def load_trials(project: Path) -> list:
     """keras-tuner trials saved under the job's folder, in trial-id order."""
-    from keras_tuner.src.engine.trial import Trial
+    from zoo.tune.kt_private import Trial
 
     files = sorted(Path(project, KT_PROJECT).glob("trial_*/trial.json"))
     return sorted((Trial.load(str(f)) for f in files), key=lambda t: t.trial_id)
@@ -89,8 +89,8 @@ def _table(spec: TuneSpec, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         acc = "" if r.get("val_accuracy") is None else f"{100 * r['val_accuracy']:.1f}%"
         lat = "" if r.get("latency_ms") is None else f"{r['latency_ms']:.2f}"
         secs = "" if r.get("train_seconds") is None else f"{r['train_seconds']:.0f}"
-        params = "" if r.get("params") is None else _fmt(r["params"])
-        macs = "" if r.get("macs") is None else _fmt(r["macs"])
+        params = "" if r.get("params") is None else fmt_count(r["params"])
+        macs = "" if r.get("macs") is None else fmt_count(r["macs"])
         lines.append(f"| {r['trial']} | " + " | ".join(str(r[k]) for k in spec.space)
                      + f" | {acc} | {params} | {macs} | {lat} | {secs} |")
     return lines
@@ -98,7 +98,7 @@ def _table(spec: TuneSpec, rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def render_markdown(spec: TuneSpec, rows: Sequence[Mapping[str, Any]], png_name: str) -> str:
     counts = {s: sum(r["status"] == s for r in rows) for s in ("trained", "rejected", "failed", "unfinished")}
-    budget = ", ".join(f"{k} = {_fmt(v)}" for k, v in spec.budget.as_dict().items()) or "none"
+    budget = ", ".join(f"{k} = {fmt_count(v)}" for k, v in spec.budget.as_dict().items()) or "none"
     ds = spec.dataset
     lines = [f"# Tuning job `{spec.name}`", ""]
     if spec.description:

@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import keras_tuner
-from keras_tuner.src import config as kt_config
-from keras_tuner.src.distribute import utils as dist_utils
-from keras_tuner.src.engine import trial as trial_module
 
+from zoo.training import TOP5_MIN_CLASSES
+from zoo.tune.kt_private import dist_utils, kt_config, trial_module
 from zoo.tune.spec import Choice, Range, TuneSpec, build_knobs, measure_cost
 
 REJECTED = "rejected"
@@ -39,7 +38,6 @@ REJECTED = "rejected"
 KT_PROJECT = "keras_tuner"
 """keras-tuner's project folder inside the job's folder (oracle.json, trial_*/trial.json)."""
 COST_METRICS = ("params", "macs", "latency_ms")
-TOP5_MIN_CLASSES = 10  # train_and_evaluate reports top5 only above this many classes
 # What train_and_evaluate returns -> the keras-style names a tuner objective uses.
 TRAINING_METRICS = {"top1": "val_accuracy", "top5": "val_top5", "val_loss": "val_loss",
                     "train_top1": "train_accuracy", "train_loss": "train_loss",
@@ -215,7 +213,9 @@ class ZooTuner(keras_tuner.Tuner):
     def run_trial(self, trial, *args, **kwargs):
         import keras
 
-        from zoo.training import Recipe, train_and_evaluate
+        import dataclasses
+
+        from zoo.training import train_and_evaluate
 
         spec = self.spec
         keras.backend.clear_session()
@@ -236,10 +236,9 @@ class ZooTuner(keras_tuner.Tuner):
 
         _, side = self.zoo_hypermodel.knobs(trial.hyperparameters)
         train_ds, val_ds = self.data(side)
-        recipe_dict = dict(spec.recipe)
+        recipe = spec.training
         if "tuner/epochs" in trial.hyperparameters.values:  # Hyperband's budget for this round
-            recipe_dict["epochs"] = int(trial.hyperparameters.values["tuner/epochs"])
-        recipe = Recipe.from_dict(recipe_dict, f"{spec.path} [recipe]")
+            recipe = dataclasses.replace(recipe, epochs=int(trial.hyperparameters.values["tuner/epochs"]))
         result = train_and_evaluate(model, train_ds, val_ds, recipe, seed=spec.seed,
                                     log_dir=str(log_dir), progress=self.progress)
         metrics = {new: float(result[old]) for old, new in TRAINING_METRICS.items() if result.get(old) is not None}
@@ -262,7 +261,7 @@ def write_trial_tensorboard(log_dir: Path, trial_id: str, hparams: dict[str, Any
     TensorBoard's summary API rather than keras-tuner's callback, so it works on any
     Keras backend.
     """
-    from zoo.bench import tensorboard as tb
+    from zoo.experiment import tensorboard as tb
 
     bench_names = {"top1": "val_accuracy", "top5": "val_top5", "train_seconds": "train_seconds",
                    **{m: m for m in COST_METRICS}}
@@ -277,7 +276,7 @@ def write_tensorboard_experiment(tb_dir: Path, spec: TuneSpec) -> None:
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp_api
 
-    from zoo.bench import tensorboard as tb
+    from zoo.experiment import tensorboard as tb
 
     hparams = []
     for name, dim in spec.space.items():
@@ -313,15 +312,11 @@ class DataCache:
 
 
 def load_data(spec: TuneSpec, image_size: int, data_dir: str | None = None):
-    """The [dataset] section at ``image_size`` pixels, read by the benchmark runner's own code."""
-    from zoo.bench.runner import load_data as bench_load_data
-    from zoo.bench.spec import Suite
+    """The [dataset] section at ``image_size`` pixels (the experiment layer's loader)."""
+    from zoo.experiment.dataset import load_splits
 
-    suite = Suite(path=spec.path, name=spec.name, description=spec.description,
-                  dataset={**spec.dataset, "image_size": image_size}, recipe=dict(spec.recipe),
-                  run={}, models=(), text=spec.text)
-    train, val, _ = bench_load_data(suite, data_dir=data_dir)
-    return train, val
+    splits = load_splits(spec.dataset, spec.path, data_dir, image_size=image_size)
+    return splits.train, splits.val
 
 
 def project_dir(spec: TuneSpec, runs_dir: str | Path) -> Path:
@@ -366,8 +361,8 @@ def run_search(spec: TuneSpec, runs_dir: str | Path = "runs/tuning", *, data_dir
     data = DataCache(spec, data_dir)
     train, _ = data(spec.resolutions()[0])  # bad data paths fail here, before any model
     num_classes = int(train.num_classes)
-    if spec.objective == "val_top5" and num_classes <= TOP5_MIN_CLASSES:
-        raise ValueError(f"{spec.path}: objective 'val_top5' needs more than {TOP5_MIN_CLASSES} classes "
+    if spec.objective == "val_top5" and num_classes < TOP5_MIN_CLASSES:
+        raise ValueError(f"{spec.path}: objective 'val_top5' needs at least {TOP5_MIN_CLASSES} classes "
                          f"(zoo.training reports no top-5 below that); the data has {num_classes}")
     is_worker = dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
     if check and not is_worker:

@@ -15,13 +15,16 @@ import importlib.util
 import itertools
 import json
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.bench.spec import check_keys, parse_dataset, parse_name, positive_int
+from zoo.experiment.configs import DATA_KNOBS, check_buildable, input_shape
+from zoo.experiment.dataset import parse_dataset
+from zoo.experiment.settings import LatencySettings
+from zoo.experiment.specfile import check_keys, is_number, load_toml, parse_name, parse_recipe, positive_int
+from zoo.experiment.specfile import table as spec_table
 
 JOB_KEYS = {
     "name": "the job's name (report: results/tuning/<name>.md)",
@@ -58,17 +61,14 @@ METRICS = {
 BUDGET_KEYS = {
     "max_macs": "multiply-accumulates per image (zoo.cost.analyze), a number > 0",
     "max_params": "parameters (zoo.cost.analyze), a number > 0",
-    "max_latency_ms": "median batch latency in ms on this machine (zoo.bench.latency), a number > 0",
+    "max_latency_ms": "median batch latency in ms on this machine (zoo.experiment.latency), a number > 0",
     "latency_batch": "batch size for the latency measurement (default 1)",
-    "latency_warmup": "untimed calls before timing (default 5)",
-    "latency_iters": "timed calls (default 20)",
+    "latency_warmup": "untimed calls before timing (default 10)",
+    "latency_iters": "timed calls (default 50)",
 }
 BUDGET_LIMITS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "latency_ms"}
-DEFAULT_LATENCY = {"latency_batch": 1, "latency_warmup": 5, "latency_iters": 20}
 # The input resolution is not a builder keyword: it sets input_shape and [dataset] image_size.
 RESOLUTION = "resolution"
-# Set from the data, never searched or fixed by hand.
-DATA_KNOBS = ("input_shape", "num_classes")
 # A finite space up to this size is checked configuration by configuration.
 MAX_ENUMERATED = 64
 
@@ -109,9 +109,9 @@ class Budget:
     max_macs: float | None = None
     max_params: float | None = None
     max_latency_ms: float | None = None
-    latency_batch: int = 1
-    latency_warmup: int = 5
-    latency_iters: int = 20
+    latency_batch: int = LatencySettings.latency_batch
+    latency_warmup: int = LatencySettings.latency_warmup
+    latency_iters: int = LatencySettings.latency_iters
 
     @property
     def needs_latency(self) -> bool:
@@ -124,7 +124,7 @@ class Budget:
             limit = getattr(self, key)
             value = cost.get(metric)
             if limit is not None and value is not None and not math.isnan(value) and value > limit:
-                out.append(f"{metric} {_fmt(value)} > {key} {_fmt(limit)}")
+                out.append(f"{metric} {fmt_count(value)} > {key} {fmt_count(limit)}")
         return out
 
     def as_dict(self) -> dict[str, float]:
@@ -152,6 +152,7 @@ class TuneSpec:
     dataset: Mapping[str, Any]
     recipe: Mapping[str, Any]
     text: str = field(repr=False)
+    training: Any = field(default=None, repr=False)  # the [recipe] parsed: a zoo.training.Recipe
 
     @property
     def file_hash(self) -> str:
@@ -180,7 +181,7 @@ class TuneSpec:
         return math.prod(len(d.candidates()) for d in self.space.values())
 
 
-def _fmt(value: float) -> str:
+def fmt_count(value: float) -> str:
     """Compact numbers for messages: 12.3M, 450k, 3.2."""
     value = float(value)
     for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
@@ -190,21 +191,6 @@ def _fmt(value: float) -> str:
 
 
 # --- loading and validation ---------------------------------------------------------
-
-
-def _table(doc: Mapping[str, Any], key: str, path: Path, required: bool = False) -> dict[str, Any]:
-    value = doc.get(key)
-    if value is None:
-        if required:
-            raise ValueError(f"{path}: needs a [{key}] table ({JOB_KEYS[key]})")
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"{path}: [{key}] must be a table, got {value!r}")
-    return dict(value)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _parse_dimension(knob: str, rule: Any, path: Path) -> Choice | Range:
@@ -225,10 +211,10 @@ def _parse_dimension(knob: str, rule: Any, path: Path) -> Choice | Range:
     if isinstance(rule, dict):
         check_keys(rule, {"min": 0, "max": 0, "step": 0, "sampling": 0}, where, path)
         lo, hi, step = rule.get("min"), rule.get("max"), rule.get("step")
-        if not (_number(lo) and _number(hi)) or lo > hi:
+        if not (is_number(lo) and is_number(hi)) or lo > hi:
             raise ValueError(f"{path}: invalid {where} range min={lo!r}, max={hi!r}; "
                              "allowed: numbers with min <= max")
-        if step is not None and (not _number(step) or step <= 0):
+        if step is not None and (not is_number(step) or step <= 0):
             raise ValueError(f"{path}: invalid {where} step={step!r}; allowed: a number > 0")
         sampling = rule.get("sampling", "linear")
         if sampling not in ("linear", "log"):
@@ -243,18 +229,13 @@ def _parse_dimension(knob: str, rule: Any, path: Path) -> Choice | Range:
 
 def _parse_budget(table: Mapping[str, Any], path: Path) -> Budget:
     check_keys(table, BUDGET_KEYS, "[budget]", path)
-    values = {**DEFAULT_LATENCY, **table}
-    for key in BUDGET_LIMITS:
-        v = values.get(key)
-        if v is not None and (not _number(v) or v <= 0):
+    limits = {key: table.get(key) for key in BUDGET_LIMITS}
+    for key, v in limits.items():
+        if v is not None and (not is_number(v) or v <= 0 or not math.isfinite(v)):
             raise ValueError(f"{path}: invalid [budget] {key}={v!r}; allowed: {BUDGET_KEYS[key]}")
-    for key in ("latency_batch", "latency_iters"):
-        positive_int(values[key], f"[budget] {key}", path)
-    if isinstance(values["latency_warmup"], bool) or not isinstance(values["latency_warmup"], int) \
-            or values["latency_warmup"] < 0:
-        raise ValueError(f"{path}: invalid [budget] latency_warmup={values['latency_warmup']!r}; "
-                         "allowed: an integer >= 0")
-    return Budget(**values)
+    timing = LatencySettings.parse(table, "[budget]", path)
+    return Budget(**limits, latency_batch=timing.latency_batch, latency_warmup=timing.latency_warmup,
+                  latency_iters=timing.latency_iters)
 
 
 def _parse_objective(value: Any, path: Path) -> tuple[str, str]:
@@ -279,11 +260,7 @@ def load_spec(path: str | Path) -> TuneSpec:
     if not path.is_file():
         raise FileNotFoundError(f"tuning spec {str(path)!r} does not exist "
                                 "(jobs ship in tuning/: quick.toml, shufflenet-groups.toml, mobilenet-width.toml)")
-    text = path.read_text()
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML: {err}") from None
+    doc, text = load_toml(path, "tuning spec")
     check_keys(doc, JOB_KEYS, "the top level", path)
 
     name, description = parse_name(doc, path)
@@ -295,7 +272,7 @@ def load_spec(path: str | Path) -> TuneSpec:
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
 
-    search = _table(doc, "search", path, required=True)
+    search = spec_table(doc, "search", path, required=True, hint=JOB_KEYS["search"])
     check_keys(search, SEARCH_KEYS, "[search]", path)
     tuner = search.get("tuner", "random")
     if tuner not in TUNER_OPTIONS:
@@ -317,15 +294,15 @@ def load_spec(path: str | Path) -> TuneSpec:
         raise ValueError(f"{path}: [search] options must be a table, got {options!r}")
     check_keys(options, TUNER_OPTIONS[tuner], f"[search] options (tuner {tuner!r})", path)
     for key, kind in TUNER_OPTIONS[tuner].items():
-        if key in options and not (_number(options[key]) and (kind is float or isinstance(options[key], int))):
+        if key in options and not (is_number(options[key]) and (kind is float or isinstance(options[key], int))):
             raise ValueError(f"{path}: invalid [search] options {key}={options[key]!r}; allowed: a {kind.__name__}")
 
     allowed_knobs = [k for k in model_spec.knobs if k not in DATA_KNOBS] + [RESOLUTION]
-    raw_space = _table(doc, "space", path)
+    raw_space = spec_table(doc, "space", path)
     if not raw_space:
         raise ValueError(f"{path}: the search space is empty; add a [space] table with at least one knob "
                          f"of {model!r}: {', '.join(allowed_knobs)}")
-    fixed = _table(doc, "fixed", path)
+    fixed = spec_table(doc, "fixed", path)
     space = {}
     for knob, rule in raw_space.items():
         if knob not in allowed_knobs:
@@ -350,11 +327,12 @@ def load_spec(path: str | Path) -> TuneSpec:
     if tuner == "grid" and not all(d.candidates() is not None for d in space.values()):
         raise ValueError(f"{path}: the grid tuner needs a finite space: give every range a step")
 
-    budget = _parse_budget(_table(doc, "budget", path), path)
-    dataset = parse_dataset(_table(doc, "dataset", path, required=True), path)
-    recipe = _table(doc, "recipe", path)
+    budget = _parse_budget(spec_table(doc, "budget", path), path)
+    dataset = parse_dataset(spec_table(doc, "dataset", path, required=True, hint=JOB_KEYS["dataset"]), path)
+    recipe = spec_table(doc, "recipe", path)
+    training = parse_recipe(recipe, f"{path} [recipe]")
     spec = TuneSpec(path, name, description, model, tuner, objective, direction, max_trials, max_rejected,
-                    seed, options, space, fixed, budget, dataset, recipe, text)
+                    seed, options, space, fixed, budget, dataset, recipe, text, training)
     res = space.get(RESOLUTION)
     res_values = (res.candidates() or (res.min, res.max)) if res is not None else (fixed.get(RESOLUTION, 1),)
     if res is not None and isinstance(res, Range) and not res.integer:
@@ -370,12 +348,9 @@ def load_spec(path: str | Path) -> TuneSpec:
 
 def build_knobs(spec: TuneSpec, values: Mapping[str, Any], num_classes: int) -> tuple[dict[str, Any], int]:
     """Builder keywords for one point of the space, and its input side in pixels."""
-    import keras
-
     knobs = {**spec.fixed, **{k: v for k, v in values.items() if k in spec.space}}
     side = int(knobs.pop(RESOLUTION, spec.image_size))
-    shape = (side, side, 3) if keras.config.image_data_format() == "channels_last" else (3, side, side)
-    return {**knobs, "input_shape": shape, "num_classes": num_classes}, side
+    return {**knobs, "input_shape": input_shape(side), "num_classes": num_classes}, side
 
 
 def cheapest_points(spec: TuneSpec) -> tuple[list[dict[str, Any]], bool]:
@@ -407,7 +382,7 @@ def measure_cost(model, budget: Budget, latency: bool | None = None) -> dict[str
     cost = {"params": float(report.params), "macs": float(report.macs)}
     wanted = budget.needs_latency if latency is None else latency
     if wanted and not budget.violations(cost):
-        from zoo.bench.latency import measure_latency
+        from zoo.experiment.latency import measure_latency
 
         lat = measure_latency(model, batch_size=budget.latency_batch, warmup=budget.latency_warmup,
                               iters=budget.latency_iters)
@@ -424,17 +399,11 @@ def check_feasible(spec: TuneSpec, num_classes: int) -> dict[str, Any]:
     """
     import keras
 
-    from zoo.registry import build, check_knobs
-
     points, exhaustive = cheapest_points(spec)
     cheapest = None
     for checked, values in enumerate(points, start=1):
         knobs, _ = build_knobs(spec, values, num_classes)
-        try:
-            check_knobs(spec.model, knobs)
-            model = build(spec.model, **knobs)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{spec.path}: {spec.model} with {values}: {err}") from None
+        model = check_buildable(spec.model, knobs, f"{spec.path}: {spec.model} with {values}")
         cost = measure_cost(model, spec.budget) if spec.budget.as_dict() else {}
         del model
         keras.backend.clear_session()
@@ -459,8 +428,6 @@ def check_values(spec: TuneSpec, num_classes: int, base: Mapping[str, Any] | Non
     """
     import keras
 
-    from zoo.registry import build, check_knobs
-
     if base is None:
         base = cheapest_points(spec)[0][0]
     built = 0
@@ -472,12 +439,8 @@ def check_values(spec: TuneSpec, num_classes: int, base: Mapping[str, Any] | Non
                 continue
             point = {**base, name: int(value) if isinstance(dim, Range) and dim.integer else value}
             knobs, _ = build_knobs(spec, point, num_classes)
-            try:
-                check_knobs(spec.model, knobs)
-                build(spec.model, **knobs)
-            except (ValueError, TypeError) as err:
-                raise ValueError(f"{spec.path}: [space] {name} = {value!r} cannot be built "
-                                 f"({spec.model} with {point}): {err}") from None
+            check_buildable(spec.model, knobs, f"{spec.path}: [space] {name} = {value!r} cannot be built "
+                                               f"({spec.model} with {point})")
             built += 1
             keras.backend.clear_session()
     return built

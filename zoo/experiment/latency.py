@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 
-def _forward_fn(model):
+def forward_fn(model):
+    """``x -> numpy output`` on the fastest plain Keras path: what every latency of the zoo times."""
     import keras
 
     if keras.backend.backend() == "tensorflow":
@@ -57,7 +58,7 @@ def measure_latency(model, batch_size: int = 1, warmup: int = 10, iters: int = 5
         raise ValueError(f"measure_latency: the model's input shape {shape} is not fully known; "
                          "pass input_shape=(height, width, channels)")
     x = np.random.default_rng(seed).uniform(size=(batch_size, *shape)).astype("float32")
-    forward = _forward_fn(model)
+    forward = forward_fn(model)
     for _ in range(warmup):
         forward(x)
     times = np.empty(iters)
@@ -75,3 +76,12 @@ def measure_latency(model, batch_size: int = 1, warmup: int = 10, iters: int = 5
         "iters": iters,
         "backend": keras.backend.backend(),
     }
+
+
+def measure_settings(model, settings) -> dict[str, float]:
+    """Latency (median/p90 at ``settings.latency_batch``) and throughput, as a suite row records them."""
+    latency = measure_latency(model, settings.latency_batch, settings.latency_warmup, settings.latency_iters)
+    throughput = measure_latency(model, settings.throughput_batch, settings.throughput_warmup,
+                                 settings.throughput_iters)
+    return {"latency_ms": latency["latency_ms"], "latency_p90_ms": latency["latency_p90_ms"],
+            "throughput": throughput["images_per_second"]}

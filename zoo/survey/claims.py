@@ -1,5 +1,9 @@
 """The survey's claims, each checked by a measurement the project can reproduce.
 
+A report on the survey this project comes from, on the top floor: it reads the benchmark
+suites' results and trains (``measure_dead``) through the same ``zoo.experiment.run`` path
+as ``zoo bench``.
+
 ``evaluate_claims(results_dir)`` returns one ``Claim`` per claim (a-h): what was measured,
 on which data and schedule, the command that reproduces it and the verdict. Analytic
 parts (costs and receptive fields from ``zoo.cost.analyze``) are computed here and now;
@@ -12,9 +16,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from zoo.experiment.report import generated_by, markdown_table
 
 NOT_MEASURED = "not yet measured"
 HELD, NOT_HELD = "held", "did not hold"
@@ -74,31 +79,17 @@ def _bench_command(suite: str) -> str:
     return f"ZOO_DATA_DIR=<data> zoo bench benchmarks/{suite}.toml"
 
 
-def _table(header, rows) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return out
-
-
-def _config(row) -> dict:
-    """A row's full knob set as text, e.g. {"groups": "4", "shuffle": "true"}: the model's
-    registry defaults, overridden by the knobs its config column names (suites leave defaults
-    unwritten so that their run ids match other suites'). The "; recipe: ..." part is dropped."""
-    from zoo.bench.spec import format_config
+def _knobs(row) -> dict:
+    """A row's full knob set: the model's registry defaults, overridden by the knobs the run
+    was configured with (results.csv's structured ``knobs`` column; suites leave defaults
+    unwritten so that their run ids match other suites')."""
     from zoo.registry import get_spec
 
     try:
-        defaults = format_config(get_spec(row["model"]).knob_defaults())
+        defaults = get_spec(row["model"]).knob_defaults()
     except ValueError:  # a model this version no longer registers
-        defaults = ""
-    out = {}
-    knobs = re.split(r"(?:^|; )recipe: ", row.get("config") or "")[0]
-    for text in (defaults, knobs):
-        for part in text.split(";"):
-            key, _, value = part.partition("=")
-            if key:
-                out[key.strip()] = value.strip('"')
-    return out
+        defaults = {}
+    return {**defaults, **(row.get("knobs") or {})}
 
 
 def _mean_top1(rows, predicate) -> float | None:
@@ -175,7 +166,7 @@ def claim_a() -> Claim:
                      f"{macs_ratio:.5f}", f"{params_ratio:.5f}", f"{formula:.5f}"))
     claim.measured += ["Per depthwise-separable unit (depthwise 3×3 + pointwise 1×1, BatchNorm excluded from "
                        "params) against the same unit of `mobilenet_conv` (one standard 3×3 convolution):", ""]
-    claim.measured += _table(("unit", "M", "N", "standard MACs", "separable MACs", "MACs ratio",
+    claim.measured += markdown_table(("unit", "M", "N", "standard MACs", "separable MACs", "MACs ratio",
                               "params ratio", "1/N + 1/K²"), rows)
     claim.measured += ["", f"Largest |measured − formula| over {len(rows)} units: {worst:.2e}."]
     claim.verdict = HELD if rows and worst < 1e-9 else NOT_HELD
@@ -202,15 +193,15 @@ def claim_b(results_dir: Path) -> Claim:
                   commands=["zoo claims", _bench_command(suite)])
     costs = {g: analyze(_convnet(g)) for g in GROUP_COUNTS}
     rows = _suite_rows(results_dir, suite)
-    want = {g: (lambda r: _config(r).get("conv") == "standard") if g == 1 else
-            (lambda r, g=g: _config(r).get("groups") == str(g) and _config(r).get("conv") == "grouped")
+    want = {g: (lambda r: _knobs(r).get("conv") == "standard") if g == 1 else
+            (lambda r, g=g: _knobs(r).get("groups") == g and _knobs(r).get("conv") == "grouped")
             for g in GROUP_COUNTS}
     acc = {g: _mean_top1(rows, want[g]) for g in GROUP_COUNTS} if rows else {}
     table = [(g, f"{costs[g].params:,}", f"{costs[g].macs:,}",
               f"{acc[g]:.3f}" if acc.get(g) is not None else NOT_MEASURED,
               _seed_cell(rows, want[g]) if rows else "") for g in GROUP_COUNTS]
     claim.measured += ["convnet width 0.5 at 32×32, 10 classes (groups=1 is conv='standard'):", ""]
-    claim.measured += _table(("groups", "params", "MACs", "top-1 (mean)", "top-1 by seed"), table)
+    claim.measured += markdown_table(("groups", "params", "MACs", "top-1 (mean)", "top-1 by seed"), table)
     params = [costs[g].params for g in GROUP_COUNTS]
     fewer = all(a > b for a, b in zip(params, params[1:]))
     claim.measured += ["", f"Parameters fall strictly with the group count: {'yes' if fewer else 'no'} (analytic)."]
@@ -242,19 +233,19 @@ def claim_c(results_dir: Path) -> Claim:
     if not rows:
         _missing(claim, suite)
         return claim
-    want = {(g, shuffle): (lambda r, g=g, shuffle=shuffle: _config(r).get("groups") == str(g)
-                           and _config(r).get("shuffle") == shuffle)
-            for g in (3, 8) for shuffle in ("true", "false")}
+    want = {(g, shuffle): (lambda r, g=g, shuffle=shuffle: _knobs(r).get("groups") == g
+                           and _knobs(r).get("shuffle") is shuffle)
+            for g in (3, 8) for shuffle in (True, False)}
     table, wins, pairs = [], [], []
     for g in (3, 8):
-        on, off = _mean_top1(rows, want[g, "true"]), _mean_top1(rows, want[g, "false"])
+        on, off = _mean_top1(rows, want[g, True]), _mean_top1(rows, want[g, False])
         if on is None or off is None:
             _missing(claim, suite)
             return claim
         table.append((g, f"{on:.3f}", f"{off:.3f}", f"{on - off:+.3f}"))
         wins.append(on > off)
-        pairs.append(_same_seed_wins(rows, want[g, "true"], want[g, "false"]))
-    claim.measured += _table(("groups", "top-1 with shuffle", "top-1 without", "difference"), table)
+        pairs.append(_same_seed_wins(rows, want[g, True], want[g, False]))
+    claim.measured += markdown_table(("groups", "top-1 with shuffle", "top-1 without", "difference"), table)
     claim.measured += ["", f"Shuffle won {sum(w for w, _ in pairs)} of {sum(n for _, n in pairs)} same-seed pairs.",
                        "", _seed_note(rows)]
     claim.verdict = HELD if all(wins) else NOT_HELD
@@ -277,13 +268,13 @@ def claim_d(results_dir: Path) -> Claim:
         for r in RESOLUTIONS:
             grid[w, r] = analyze(model, input_shape=(r, r, 3)).macs
     claim.measured += ["MobileNet v1 MACs (millions) by width (rows) and resolution (columns), analytic:", ""]
-    claim.measured += _table(("width", *map(str, RESOLUTIONS)),
+    claim.measured += markdown_table(("width", *map(str, RESOLUTIONS)),
                              [(w, *(f"{grid[w, r] / 1e6:.1f}" for r in RESOLUTIONS)) for w in WIDTHS])
     monotone = all(grid[w, r] < grid[w2, r] for w, w2 in zip(WIDTHS, WIDTHS[1:]) for r in RESOLUTIONS) and \
         all(grid[w, r] < grid[w, r2] for r, r2 in zip(RESOLUTIONS, RESOLUTIONS[1:]) for w in WIDTHS)
     claim.measured += ["", f"Cost rises monotonically along both axes: {'yes' if monotone else 'no'}."]
     rows = _suite_rows(results_dir, suite)
-    want = {w: (lambda r, w=w: float(_config(r).get("width", "nan")) == w) for w in WIDTHS}
+    want = {w: (lambda r, w=w: float(_knobs(r).get("width", "nan")) == w) for w in WIDTHS}
     acc = {w: _mean_top1(rows, want[w]) for w in WIDTHS} if rows else {}
     acc = {w: a for w, a in acc.items() if a is not None}  # the suite trains the widths it can afford
     if len(acc) < 3:
@@ -291,7 +282,7 @@ def claim_d(results_dir: Path) -> Claim:
         claim.verdict = f"cost: {HELD if monotone else NOT_HELD}; accuracy: {NOT_MEASURED}"
         return claim
     claim.measured += ["", "Accuracy by width (CIFAR-10 suite):", ""]
-    claim.measured += _table(("width", "top-1 (mean)", "top-1 by seed"),
+    claim.measured += markdown_table(("width", "top-1 (mean)", "top-1 by seed"),
                              [(w, f"{a:.3f}", _seed_cell(rows, want[w])) for w, a in acc.items()])
     widths = sorted(acc)
     claim.measured += ["", "Same-seed pairs won by the wider: " + ", ".join(
@@ -324,7 +315,7 @@ def claim_e(results_dir: Path) -> Claim:
                           "×".join(str(s) for s in last_conv.receptive_field)))
     claim.measured += [f"`dilated`: context module at rates {BASIC_DILATIONS}; `dilated_plain`: the same "
                        "layers at rate 1. Receptive field of the last convolution (before global pooling):", ""]
-    claim.measured += _table(("model", "input", "params", "MACs", "last conv", "receptive field"), table)
+    claim.measured += markdown_table(("model", "input", "params", "MACs", "last conv", "receptive field"), table)
     held = all(numbers["dilated", s][0] == numbers["dilated_plain", s][0]
                and numbers["dilated", s][1] > numbers["dilated_plain", s][1] for s in (CIFAR_INPUT[0], 224))
     claim.measured += ["", f"Equal parameters and a wider receptive field: {'yes' if held else 'no'}."]
@@ -335,13 +326,13 @@ def claim_e(results_dir: Path) -> Claim:
         same = {run: (lambda r, run=run: (r["model"], r.get("config") or "") == run) for run in runs}
         table = [(model + (f"({config})" if config else ""), f"{_mean_top1(rows, same[model, config]):.3f}",
                   _seed_cell(rows, same[model, config])) for model, config in sorted(runs)]
-        context = {flag: (lambda r, flag=flag: r["model"] == "dilated" and _config(r).get("context") == flag)
-                   for flag in ("true", "false")}
-        on, off = _mean_top1(rows, context["true"]), _mean_top1(rows, context["false"])
+        context = {flag: (lambda r, flag=flag: r["model"] == "dilated" and _knobs(r).get("context") is flag)
+                   for flag in (True, False)}
+        on, off = _mean_top1(rows, context[True]), _mean_top1(rows, context[False])
         effect = None if on is None or off is None else on - off
         claim.measured += ["", "Accuracy (CIFAR-10 suite):", ""]
-        claim.measured += _table(("run", "top-1 (mean)", "top-1 by seed"), table)
-        claim.measured += ["", "Dilation won {} of {} same-seed pairs.".format(*_same_seed_wins(rows, context["true"], context["false"])),
+        claim.measured += markdown_table(("run", "top-1 (mean)", "top-1 by seed"), table)
+        claim.measured += ["", "Dilation won {} of {} same-seed pairs.".format(*_same_seed_wins(rows, context[True], context[False])),
                            "", _seed_note(rows)]
     else:
         _missing(claim, suite)
@@ -362,7 +353,7 @@ def claim_f(results_dir: Path) -> Claim:
                   data=_suite_data(suite), commands=["zoo claims", _bench_command(suite)])
     params = {n: analyze(zoo.build(n)).params for n in ("alexnet", "squeezenet1_0", "squeezenet1_1")}
     claim.measured += ["Parameters at 224×224, 1000 classes (analytic):", ""]
-    claim.measured += _table(("model", "params", "AlexNet / model"),
+    claim.measured += markdown_table(("model", "params", "AlexNet / model"),
                              [(n, f"{p:,}", f"{params['alexnet'] / p:.1f}×") for n, p in params.items()])
     fewer = all(params["alexnet"] >= SQUEEZENET_PARAM_FACTOR * params[n] for n in ("squeezenet1_0", "squeezenet1_1"))
     rows = _suite_rows(results_dir, suite)
@@ -375,7 +366,7 @@ def claim_f(results_dir: Path) -> Claim:
     run_params = {r["model"]: r["params"] for r in rows}
     claim.measured += ["", "Accuracy and parameters in the suite (the suite's AlexNet is the CIFAR-sized one "
                        "it names, so its parameter ratio is smaller than the paper's):", ""]
-    claim.measured += _table(("model", "params", "AlexNet / model", "top-1"),
+    claim.measured += markdown_table(("model", "params", "AlexNet / model", "top-1"),
                              [(n, f"{run_params[n]:,}", f"{run_params['alexnet'] / run_params[n]:.1f}×",
                                f"{acc[n]:.3f}") for n in params])
     level = all(acc[n] >= acc["alexnet"] - SQUEEZENET_ACCURACY_MARGIN for n in ("squeezenet1_0", "squeezenet1_1"))
@@ -419,7 +410,7 @@ def _unmeasured(records: list[dict]) -> list[str]:
 
 def _model_label(record: dict) -> str:
     """``convnet (conv="grouped";groups=4;width=0.5)``, with the entry's recipe overrides if any."""
-    from zoo.bench.spec import format_config
+    from zoo.experiment.configs import format_config
 
     parts = [format_config(part) for part in (record.get("config"), record.get("recipe_overrides")) if part]
     if record.get("recipe_overrides"):
@@ -432,7 +423,7 @@ def _has_batchnorm(record: dict) -> bool:
     import keras
 
     import zoo
-    from zoo.bench.spec import builder_knobs
+    from zoo.experiment.configs import builder_knobs
 
     model = zoo.build(record["model"], **builder_knobs(record.get("config") or {}, (32, 32, 3), 10))
     return any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
@@ -443,7 +434,7 @@ def claim_g(results_dir: Path) -> Claim:
                                  results_dir, "dead.json")
     if not records:
         return claim
-    claim.measured += _table(("model", "BatchNorm", "dead channels", "of", "params saved", "MACs saved",
+    claim.measured += markdown_table(("model", "BatchNorm", "dead channels", "of", "params saved", "MACs saved",
                               "top-1 before", "top-1 after pruning"),
                              [(_model_label(d), "yes" if _has_batchnorm(d) else "no", d["dead_channels"],
                                d["channels"], f"{d['params_saved']:,}", f"{d['macs_saved']:,}",
@@ -478,7 +469,7 @@ def claim_h(results_dir: Path) -> Claim:
              "grouped" if layer["grouped"] else "standard (same partition)",
              f"{layer['activation_within']:.3f}", f"{layer['activation_across']:.3f}")
             for r in records for layer in r["layers"]]
-    claim.measured += _table(("model", "layer", "groups", "kind", "mean abs(corr) within", "across"), rows)
+    claim.measured += markdown_table(("model", "layer", "groups", "kind", "mean abs(corr) within", "across"), rows)
     grouped = [layer for r in records for layer in r["layers"] if layer["grouped"]]
     held = all(layer["activation_within"] > layer["activation_across"] for layer in grouped)
     claim.verdict = HELD if held else NOT_HELD
@@ -493,7 +484,7 @@ def evaluate_claims(results_dir: str | Path = "results") -> list[Claim]:
 
 def claims_markdown(claims: list[Claim]) -> str:
     head = ["# Claims of the survey, checked", "",
-            "Generated by `zoo claims`; do not edit. Analytic numbers come from `zoo.cost`; accuracy numbers "
+            generated_by("zoo claims") + " Analytic numbers come from `zoo.cost`; accuracy numbers "
             "from the benchmark suites' `results.csv`. MACs = multiply-accumulates.", "",
             "| claim | verdict |", "|---|---|"]
     head += [f"| {c.key}. {c.title} | {c.verdict} |" for c in claims]
@@ -509,38 +500,37 @@ def measure_dead(suite_path: str | Path, out: str | Path, data_dir: str | None =
     conv, and the standard stem with the same partition as a control) under ``out``. A
     configuration whose ``dead.json`` exists is skipped, so an interrupted call resumes.
     """
-    from zoo.bench.runner import load_data
     from zoo.bench.spec import load_suite
+    from zoo.experiment.dataset import load_splits
 
     suite = load_suite(suite_path)
     configs = suite.configurations()
     out = Path(out)
     todo = [cfg for cfg in configs if not (out / cfg.run_id / "dead.json").is_file()]
     if todo:
-        train, val, _ = load_data(suite, data_dir)
+        splits = load_splits(suite.dataset, suite.path, data_dir)
         for cfg in todo:
             if progress:
                 print(f"measuring dead channels: {cfg.label}", flush=True)
-            _measure_one(suite, cfg, train, val, out / cfg.run_id, sample=sample, progress=progress)
+            _measure_one(suite, cfg, splits, out / cfg.run_id, sample=sample, progress=progress)
     return [json.loads((out / cfg.run_id / "dead.json").read_text()) for cfg in configs]
 
 
-def _measure_one(suite, cfg, train, val, out: Path, *, sample: int, progress: bool) -> None:
+def _measure_one(suite, cfg, splits, out: Path, *, sample: int, progress: bool) -> None:
     import keras
 
-    import zoo
     from zoo.analysis.correlation import channel_correlation
     from zoo.analysis.dead import dead_channels
     from zoo.analysis.data import sample_images
     from zoo.analysis.prune import apply_pruning
-    from zoo.bench.results import write_atomic
-    from zoo.bench.spec import builder_knobs
-    from zoo.training import Recipe, compile_model, set_determinism, train_and_evaluate
+    from zoo.experiment.report import write_atomic
+    from zoo.experiment.run import train_configuration
+    from zoo.training import compile_model
 
-    recipe = Recipe.from_dict({**suite.recipe, **cfg.recipe}, f"{suite.path} {cfg.label}")
-    set_determinism(cfg.seed)  # before building, as zoo bench does: same run id, same weights, same top-1
-    model = zoo.build(cfg.model, **builder_knobs(cfg.knobs, suite.input_shape, train.num_classes))
-    before = train_and_evaluate(model, train, val, recipe, seed=cfg.seed, progress=progress)
+    recipe = suite.recipe_for(cfg)
+    # The runner's own path: same run id, same seed, same weights, same top-1 as zoo bench.
+    model, before = train_configuration(cfg, splits, recipe, suite.input_shape, progress=progress)
+    train, val = splits.train, splits.val
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
     images = sample_images(train, sample)

@@ -1,4 +1,8 @@
-"""Provenance of a results directory: what ran, where, on which code and data."""
+"""Provenance: what ran, where, on which code, versions and data. One record for every results file.
+
+``environment()`` is the machine-readable record (a suite's env.json); ``versions()`` and
+``machine_label()`` are the one-line forms a Markdown report's header carries.
+"""
 
 from __future__ import annotations
 
@@ -49,8 +53,56 @@ def machine_label() -> str:
     return f"{cpu_model()}, {available_cpus()} CPU threads, {platform.system()} {platform.machine()}"
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load average: a timing taken on a busy machine says so."""
+    try:
+        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def intra_op_threads() -> int:
+    """TF's intra-op thread count (0 means 'all cores', resolved here to the core count)."""
+    import tensorflow as tf
+
+    return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
+
+
+def versions(torch: bool = False) -> str:
+    """``Python 3.11.7, TensorFlow 2.21.0, Keras 3.15.1, numpy 2.1.3`` (+ PyTorch, torchvision, timm)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    parts = [f"Python {platform.python_version()}", f"TensorFlow {tf.__version__}", f"Keras {keras.__version__}",
+             f"numpy {np.__version__}"]
+    if torch:
+        import torch as pt
+        import torchvision
+
+        parts += [f"PyTorch {pt.__version__}", f"torchvision {torchvision.__version__}"]
+        try:
+            import timm
+
+            parts.append(f"timm {timm.__version__}")
+        except ImportError:
+            pass
+    return ", ".join(parts)
+
+
+def dataset_record(train, val=None) -> dict[str, Any]:
+    """Which exact images a result was measured on (fingerprints hash class order, paths, sizes)."""
+    from zoo.experiment.dataset import portable_source
+
+    record = {"source": portable_source(train.source), "train_fingerprint": train.fingerprint,
+              "train_examples": train.num_examples, "class_names": list(train.class_names)}
+    if val is not None:
+        record.update(eval_fingerprint=val.fingerprint, eval_examples=val.num_examples)
+    return record
+
+
 def environment() -> dict[str, Any]:
-    """Versions, code, machine and thread settings, as a flat JSON-able dict."""
+    """Versions, code, machine, load and thread settings, as a flat JSON-able dict."""
     import keras
     import tensorflow as tf
 
@@ -75,4 +127,5 @@ def environment() -> dict[str, Any]:
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "hostname": platform.node(),
+        "load_average": load_average(),
     }

@@ -1,0 +1,48 @@
+"""Train and measure one configuration: the one path every suite row and every claim measurement takes.
+
+Seed first (the initial weights come from it), build through the registry with the data's
+input shape and class count, train with ``zoo.training.train_and_evaluate``, then time the
+trained model. The same run id therefore gives the same weights and the same top-1 whether
+``zoo bench`` or ``zoo claims --measure`` trained it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from zoo.experiment.configs import RunConfig, builder_knobs
+
+
+def effective_recipe(recipe: Mapping[str, Any], cfg: RunConfig, source: str):
+    """The spec's ``[recipe]`` with this entry's overrides, as a ``Recipe`` (checked at load)."""
+    from zoo.experiment.specfile import parse_recipe
+
+    return parse_recipe({**recipe, **cfg.recipe}, f"{source} {cfg.label}")
+
+
+def train_configuration(cfg: RunConfig, splits, recipe, shape, *, log_dir: str | Path | None = None,
+                        progress: bool = True, latency=None) -> tuple[Any, dict[str, Any]]:
+    """The trained model and its metrics (top1, top5, val_loss, train_top1, train_seconds,
+    train_images_per_second, epochs, and latency_ms/latency_p90_ms/throughput with ``latency``
+    settings). Metrics are None-free only for a run that finished; see ``diverged``."""
+    import keras
+
+    from zoo.registry import build
+    from zoo.training import set_determinism, train_and_evaluate
+
+    keras.backend.clear_session()
+    set_determinism(cfg.seed)  # before building: the initial weights come from the seed too
+    model = build(cfg.model, **builder_knobs(cfg.knobs, shape, splits.num_classes))
+    metrics = train_and_evaluate(model, splits.train, splits.val, recipe, seed=cfg.seed,
+                                 log_dir=None if log_dir is None else str(log_dir), progress=progress)
+    row = {"top1": metrics.get("top1"), "top5": metrics.get("top5"), "val_loss": metrics.get("val_loss"),
+           "train_top1": metrics.get("train_top1"), "train_seconds": metrics.get("train_seconds"),
+           "train_images_per_second": metrics.get("images_per_second"), "epochs": metrics.get("epochs"),
+           "status": metrics.get("status", "ok"), "reason": metrics.get("reason", "")}
+    if latency is not None and row["status"] == "ok":
+        from zoo.experiment.latency import measure_settings
+
+        row.update(measure_settings(model, latency))
+    return model, row

@@ -65,3 +65,18 @@ def test_cli_bad_input_is_one_line_not_a_traceback(capsys):
     assert main(["summary", "shufflenet", "--set", "groups=5"]) == 2
     err = capsys.readouterr().err
     assert "groups=5" in err and "Traceback" not in err
+
+
+def test_command_help_does_not_import_tensorflow():
+    """`zoo COMMAND --help` answers from argparse alone: no Keras, no TensorFlow (seconds saved)."""
+    import subprocess
+    import sys
+
+    for command in ("bench", "tune", "summary"):
+        code = (f"import sys; sys.argv = ['zoo', {command!r}, '--help']\n"
+                "from zoo.cli import main\n"
+                "try:\n    main()\nexcept SystemExit:\n    pass\n"
+                "print('loaded:', 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert "usage: zoo" in out.stdout and out.stdout.strip().endswith("loaded: False False"), out.stdout[-500:]

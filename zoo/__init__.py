@@ -10,12 +10,23 @@ Importing ``zoo`` registers its serializable layers, so ``keras.saving.load_mode
 
 import importlib
 import os
+import sys
 
 # Quiet TensorFlow's C++ info/warning logs, which bury the zoo's own output (a few start-up
 # lines ignore it since TF 2.19: tensorflow/tensorflow#100442). A user's own setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import zoo.layers  # noqa: E402, F401  (registers ChannelShuffle, GroupedConv2D, ... for loading)
+
+
+def _cli_help_only() -> bool:
+    """``zoo COMMAND --help`` prints argparse text: it needs neither Keras nor TensorFlow (seconds)."""
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    launched = script == "zoo" or sys.argv[0].endswith(os.path.join("zoo", "__main__.py"))
+    return launched and any(arg in ("-h", "--help") for arg in sys.argv[1:])
+
+
+if not _cli_help_only():
+    import zoo.layers  # noqa: E402, F401  (registers ChannelShuffle, GroupedConv2D, ... for loading)
 from zoo.registry import build, get_spec, list_models, model_knobs, register  # noqa: E402, F401
 
 __version__ = "0.1.0"

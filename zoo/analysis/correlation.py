@@ -29,6 +29,11 @@ class Correlation:
     weights_within: float
     weights_across: float
 
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "groups": self.groups, "activation_within": self.activation_within,
+                "activation_across": self.activation_across, "weights_within": self.weights_within,
+                "weights_across": self.weights_across}
+
     def summary(self) -> str:
         return (f"{self.layer} (groups={self.groups}): mean |corr| activations within {self.activation_within:.3f} "
                 f"vs across {self.activation_across:.3f}; filters within {self.weights_within:.3f} "

@@ -89,6 +89,16 @@ class DeadReport:
                 return row
         raise KeyError(f"no convolution named {name!r}; have {[r.name for r in self.layers]}")
 
+    def to_dict(self) -> dict:
+        """The per-layer report as JSON-able data (``zoo analyze --json``)."""
+        rows = [{"name": r.name, "type": r.type, "channels": r.channels, "dead": r.dead, "zero": r.zero,
+                 "constant": r.constant, "low_gamma": r.low_gamma, "low_weight": r.low_weight,
+                 "dead_params": r.dead_params, "dead_macs": r.dead_macs, "params": r.params, "macs": r.macs,
+                 "receptive_field": list(r.receptive_field)} for r in self.layers]
+        return {"model": self.model, "samples": self.samples, "layers": rows,
+                "removable_params": self.plan.predicted_params_saved if self.plan else None,
+                "removable_macs": self.plan.predicted_macs_saved if self.plan else None}
+
     def format_table(self) -> str:
         head = ("layer", "type", "ch", "dead", "share", "zero", "const", "lowγ", "params", "MACs", "RF")
         body = [(r.name, r.type, str(r.channels), str(len(r.dead)), f"{r.dead_share:.0%}", str(len(r.zero)),

@@ -22,7 +22,6 @@ def add_arguments(parser):
 
 def run(args) -> int:
     import json
-    import os
 
     import keras
 
@@ -36,7 +35,7 @@ def run(args) -> int:
     model = load_or_build(args.model)
     size = model.input_shape[1]
     images, _ = load_sample(args.data, split=args.split, count=args.samples, image_size=size,
-                            data_dir=args.data_dir or os.environ.get("ZOO_DATA_DIR") or None)
+                            data_dir=args.data_dir)
     report = dead_channels(model, images, thresholds)
     print(report.format_table())
     correlations = []
@@ -55,16 +54,8 @@ def run(args) -> int:
             correlation.write_tensorboard(correlations, args.tensorboard)
         print(f"TensorBoard: tensorboard --logdir {args.tensorboard}")
     if args.json:
-        rows = [{"name": r.name, "type": r.type, "channels": r.channels, "dead": r.dead, "zero": r.zero,
-                 "constant": r.constant, "low_gamma": r.low_gamma, "low_weight": r.low_weight,
-                 "dead_params": r.dead_params, "dead_macs": r.dead_macs, "params": r.params, "macs": r.macs,
-                 "receptive_field": list(r.receptive_field)} for r in report.layers]
-        out = {"model": report.model, "samples": report.samples, "layers": rows,
-               "removable_params": report.plan.predicted_params_saved if report.plan else None,
-               "removable_macs": report.plan.predicted_macs_saved if report.plan else None,
-               "correlation": [{"layer": c.layer, "groups": c.groups, "activation_within": c.activation_within,
-                                "activation_across": c.activation_across, "weights_within": c.weights_within,
-                                "weights_across": c.weights_across} for c in correlations]}
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+        from zoo.experiment.report import write_atomic
+
+        out = {**report.to_dict(), "correlation": [c.to_dict() for c in correlations]}
+        write_atomic(args.json, json.dumps(out, indent=2))
     return 0

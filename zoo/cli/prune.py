@@ -36,7 +36,6 @@ def _parse_remove(items):
 
 
 def run(args) -> int:
-    import os
 
     from zoo.analysis import apply_pruning, plan_pruning
     from zoo.cli import load_or_build
@@ -49,7 +48,7 @@ def run(args) -> int:
         raise ValueError("zoo prune: --criterion needs --ratio (a number in (0, 1))")
     if not args.out.endswith(".keras"):
         raise ValueError(f"zoo prune: invalid --out={args.out!r}; allowed: a path ending in .keras")
-    data_dir = args.data_dir or os.environ.get("ZOO_DATA_DIR") or None
+    data_dir = args.data_dir
     model = load_or_build(args.model)
     images = None
     if args.dead:
@@ -63,13 +62,13 @@ def run(args) -> int:
     before, after = analyze(model), analyze(pruned)
     print(f"params {before.params:,} -> {after.params:,}   MACs {before.macs:,} -> {after.macs:,}")
     if args.fine_tune:
-        from zoo.bench.runner import load_data
         from zoo.bench.spec import load_suite
+        from zoo.experiment.dataset import load_splits
         from zoo.training import train_and_evaluate
 
         suite = load_suite(args.fine_tune)
-        train, val, recipe = load_data(suite, data_dir)
-        result = train_and_evaluate(pruned, train, val, recipe, seed=int(suite.run.get("seeds", [0])[0]))
+        splits = load_splits(suite.dataset, suite.path, data_dir)
+        result = train_and_evaluate(pruned, splits.train, splits.val, suite.training, seed=suite.run.seeds[0])
         print(f"fine-tuned: top-1 {result['top1']:.4f} after {result['epochs']} epochs")
     pruned.save(args.out)
     print(f"saved: {args.out}")

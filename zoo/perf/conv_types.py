@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.experiment.provenance import cpu_model, intra_op_threads, load_average
+from zoo.experiment.report import ensure_dir, write_atomic
 from zoo.perf.compare import Timed, time_interleaved
 
 
@@ -152,13 +153,13 @@ def run_conv_types(cases, batch: int, quick: bool, out_dir: Path, command: str,
                 "time_vs_standard": ms / standard.median_ms if ms and standard.median_ms else None,
                 "error": t.error or ""})
     load_after = load_average()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out_dir)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()})
-    (out_dir / "conv-types.csv").write_text(buf.getvalue())
+    write_atomic(out_dir / "conv-types.csv", buf.getvalue())
 
     def fmt(v, spec):
         return "–" if v is None else format(v, spec)
@@ -181,5 +182,5 @@ def run_conv_types(cases, batch: int, quick: bool, out_dir: Path, command: str,
                       f"{fmt(r['gflops_per_s'], '.1f')} |" + (f" error: {r['error']}" if r["error"] else ""))
         md.append("")
     path = out_dir / "conv-types.md"
-    path.write_text("\n".join(md) + "\n")
+    write_atomic(path, "\n".join(md) + "\n")
     return path

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from zoo.experiment.provenance import cpu_model, load_average, versions
+from zoo.experiment.report import ensure_dir, write_atomic
 from zoo.perf.compare import Timed, time_interleaved
 
 # zoo model -> its counterparts: (library, constructor). The issue's reference numbers were
@@ -377,7 +378,7 @@ def run_benchmark(setup: Setup, out_dir: Path, command: str, results_csv: Path,
             row["run_batch"] = batch
             rows.append(row)
     load_after = load_average()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out_dir)
     fields = ["model", "run_batch", "batch", "side", "path", "median_ms", "p90_ms", "calls",
               "macs_per_image", "gflops_per_s", "error"]
     buf = io.StringIO()
@@ -385,7 +386,7 @@ def run_benchmark(setup: Setup, out_dir: Path, command: str, results_csv: Path,
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items() if k in fields})
-    (out_dir / "latency.csv").write_text(buf.getvalue())
+    write_atomic(out_dir / "latency.csv", buf.getvalue())
 
     summary, targets = summarize(rows, setup)
     size = f"{setup.image_size}x{setup.image_size}" if setup.image_size else "each model's default (224; Xception 299)"
@@ -423,5 +424,5 @@ def run_benchmark(setup: Setup, out_dir: Path, command: str, results_csv: Path,
         md.append(f"| {r['model']} | {r['batch']} | {r['side']} | {r['path']} | {_fmt(r['median_ms'], '.2f')} | "
                   f"{_fmt(r['p90_ms'], '.2f')} | {r['calls']} | {_fmt(r['gflops_per_s'])} | {r['error']} |")
     path = out_dir / "latency.md"
-    path.write_text("\n".join(md) + "\n")
+    write_atomic(path, "\n".join(md) + "\n")
     return path

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo.experiment.report import csv_cell, pareto_front
+from zoo.experiment.report import csv_cell, ensure_dir, pareto_front, write_atomic
 from zoo.tune.search import COST_METRICS, KT_PROJECT, REJECTED, knob_values
 from zoo.tune.spec import RESOLUTION, TuneSpec, fmt_count
 
@@ -75,7 +75,7 @@ def write_csv(path: Path, spec: TuneSpec, rows: Sequence[Mapping[str, Any]]) -> 
     for row in rows:
         # Knob values as written in the spec (1.0 stays 1.0, so it pastes back as a float).
         writer.writerow({k: str(row[k]) if k in spec.space else csv_cell(row.get(k)) for k in columns})
-    path.write_text(buf.getvalue())
+    write_atomic(path, buf.getvalue())
 
 
 def _config(spec: TuneSpec, row: Mapping[str, Any]) -> str:
@@ -214,10 +214,10 @@ def plot(spec: TuneSpec, rows: Sequence[Mapping[str, Any]]) -> bytes:
 def write_report(spec: TuneSpec, project: Path, results_dir: str | Path = "results/tuning") -> Path:
     """Write ``<results_dir>/<job>.md``, ``.csv`` and ``.png``; returns the Markdown path."""
     out = Path(results_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
     rows = trial_rows(spec, load_trials(project))
     write_csv(out / f"{spec.name}.csv", spec, rows)
-    (out / f"{spec.name}.png").write_bytes(plot(spec, rows))
+    write_atomic(out / f"{spec.name}.png", plot(spec, rows))
     md = out / f"{spec.name}.md"
-    md.write_text(render_markdown(spec, rows, f"{spec.name}.png"))
+    write_atomic(md, render_markdown(spec, rows, f"{spec.name}.png"))
     return md

@@ -183,8 +183,8 @@ def test_unknown_name_is_a_clear_error_and_tfds_names_resolve(tmp_path, monkeypa
     source = resolve_source("mnist", "test", data_dir=tmp_path)
     assert (source.kind, str(source)) == ("tfds", "tfds:mnist")
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    with pytest.raises(ValueError, match="tfds:mnist is not prepared.*downloads are off in tests"):
-        load_dataset("mnist", split="test", data_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"tfds:mnist is not prepared.*\(download=False\)"):
+        load_dataset("mnist", split="test", data_dir=tmp_path, download=False)
 
 
 def test_decoded_cache_roundtrip(twenty, tmp_path, monkeypatch):

@@ -166,9 +166,9 @@ def resolve_source(name: str | os.PathLike, split: str, data_dir: str | os.PathL
     from zoo.data import tfds_source
 
     try:
-        builders = tfds_source.tfds_builders()
-    except ImportError:
-        builders = []
+        builders, tfds_note = tfds_source.tfds_builders(), ""
+    except ImportError as err:  # say so: "no such dataset" would be wrong when TFDS itself is broken
+        builders, tfds_note = [], f" (TensorFlow Datasets could not be imported: {err})"
     if name in builders:
         return Source("tfds", name, split)
     local = sorted(e.name for e in os.scandir(base) if e.is_dir()) if base and Path(base).is_dir() else []
@@ -176,8 +176,8 @@ def resolve_source(name: str | os.PathLike, split: str, data_dir: str | os.PathL
     where = (f"no folder {Path(base) / name}" if base
              else f"no data folder (pass data_dir= or set {DATA_DIR_ENV})")
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise ValueError(f"Unknown dataset {name!r}: {where} and no TensorFlow Datasets dataset of that name."
-                     f"{hint} Local datasets: {local or 'none'}.")
+    raise ValueError(f"Unknown dataset {name!r}: {where} and no TensorFlow Datasets dataset of that name"
+                     f"{tfds_note}.{hint} Local datasets: {local or 'none'}.")
 
 
 # --- the dataset --------------------------------------------------------------------------
@@ -292,13 +292,13 @@ def _check_args(split, subset, image_size, on_bad_image) -> Subset:
 
 def load_dataset(name: str | os.PathLike, *, split: str, data_dir: str | os.PathLike | None = None,
                  subset: Subset | None = None, image_size: int | None = None,
-                 on_bad_image: str = "error", cache: bool = True) -> ImageDataset:
+                 on_bad_image: str = "error", cache: bool = True, download: bool = True) -> ImageDataset:
     """Load one split of a dataset, decoded, into memory.
 
     Args:
         name: a folder path (``"./data/pets"``, with ``<split>/<class>/<image>`` inside) or a
             name: ``<data_dir or $ZOO_DATA_DIR>/<name>`` if that folder exists, else the TFDS
-            dataset of that name (downloaded on first use into TFDS's own store; never under pytest).
+            dataset of that name (downloaded on first use into TFDS's own store, see ``download``).
         split: "train", "test", "val"/"validation" (aliases of each other when the folder has
             only one of them).
         subset: which classes and how many images per class (see ``Subset``); None = all.
@@ -308,12 +308,29 @@ def load_dataset(name: str | os.PathLike, *, split: str, data_dir: str | os.Path
             before anything trains; "skip" leaves them out, warns, and lists them in ``skipped``.
         cache: reuse/write the decoded-array cache (``$ZOO_CACHE_DIR`` or ``~/.cache/zoo``)
             for splits that take more than ``folder.CACHE_MIN_SECONDS`` to decode.
+        download: whether a TFDS dataset not yet in TFDS's store may be downloaded. False (a
+            dry run) uses prepared data only and otherwise raises FileNotFoundError naming
+            the URL and the store, without touching the network. Image folders ignore it.
+            Offline, True fails within seconds (``tfds_source.probe``), never retries for minutes.
     """
     subset = _check_args(split, subset, image_size, on_bad_image)
+    if not isinstance(download, bool):
+        raise invalid("load_dataset", "download", download, "True or False")
     src = resolve_source(name, split, data_dir)
     if src.kind == "tfds":
-        return _load_tfds(src, subset, image_size)
+        return _load_tfds(src, subset, image_size, download)
     return _load_folder(src, subset, image_size, on_bad_image, cache)
+
+
+def _check_two_classes(kept: Sequence[str], available: Sequence[str], where: str, layout: str) -> None:
+    """A classifier needs >= 2 classes: say so when loading (and so in a dry run), not when training."""
+    if len(kept) >= 2:
+        return
+    if len(available) < 2:
+        raise ValueError(f"{where} has {len(available)} class {list(available)}; a classifier needs at least "
+                         f"2 classes ({layout})")
+    raise ValueError(f"Subset classes {list(kept)} keep 1 class of {where}; a classifier needs at least 2; "
+                     f"available: {list(available)}")
 
 
 def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -> ImageDataset:
@@ -358,18 +375,26 @@ def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -
                         skipped=skipped, split=src.split)
 
 
-def _load_tfds(src: Source, subset: Subset, image_size) -> ImageDataset:
+def _load_tfds(src: Source, subset: Subset, image_size, download: bool) -> ImageDataset:
     from zoo.data import tfds_source
 
     # TFDS keeps its own store ($TFDS_DATA_DIR or ~/tensorflow_datasets), never data_dir: a
     # TFDS folder <data_dir>/<name>/ would later shadow the name as a (broken) image folder.
-    images, labels, all_names, real_split = tfds_source.load_tfds_arrays(
-        src.location, src.split, os.environ.get("TFDS_DATA_DIR"))
+    tfds_dir = os.environ.get("TFDS_DATA_DIR")
+    all_names = tfds_source.class_names(src.location, tfds_dir)  # offline: checked before any download
     class_names = subset.pick_classes(all_names, str(src))
-    keep = []
+    _check_two_classes(class_names, all_names, str(src), "TFDS label names")
+    images, labels, all_names, real_split = tfds_source.load_tfds_arrays(
+        src.location, src.split, tfds_dir, download=download)
+    keep, empty = [], []
     for new_label, c in enumerate(class_names):
         idx = np.flatnonzero(labels == all_names.index(c)).tolist()
+        if not idx:
+            empty.append(c)
         keep.extend((i, new_label) for i in subset.pick(c, idx))
+    if empty:
+        raise ValueError(f"{src} split {real_split!r} has no images of class(es) {empty}; every class needs at "
+                         f"least one: leave them out with Subset(classes=...)")
     keep.sort()
     if image_size is not None:
         from PIL import Image

@@ -54,7 +54,8 @@ class Subset:
     in sorted order. ``fraction`` keeps round(fraction * n) images of each class (at least
     one), then ``per_class`` caps the count. Images are drawn per class, independently of
     the other classes, from ``seed`` and the class name, before decoding: with
-    ``on_bad_image="skip"`` a class can end up with fewer images than asked for.
+    ``on_bad_image="skip"`` a class can end up with fewer images than asked for (with none,
+    loading fails and names the class).
     """
 
     classes: tuple[str, ...] | None = None
@@ -312,6 +313,9 @@ def load_dataset(name: str | os.PathLike, *, split: str, data_dir: str | os.Path
             dry run) uses prepared data only and otherwise raises FileNotFoundError naming
             the URL and the store, without touching the network. Image folders ignore it.
             Offline, True fails within seconds (``tfds_source.probe``), never retries for minutes.
+
+    Raises ValueError for data a classifier cannot train on (fewer than 2 classes, a class
+    with no readable image), naming the folder, before anything trains.
     """
     subset = _check_args(split, subset, image_size, on_bad_image)
     if not isinstance(download, bool):
@@ -335,14 +339,18 @@ def _check_two_classes(kept: Sequence[str], available: Sequence[str], where: str
 
 def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -> ImageDataset:
     root = Path(src.location)
-    class_names = subset.pick_classes(_folder.list_classes(root), str(root))
-    if not class_names:
-        raise ValueError(f"{root} has no class folders; expected {root}/<class>/<image>")
+    available = _folder.list_classes(root)
+    if not available:
+        loose = sum(1 for e in os.scandir(root) if e.is_file() and _folder.is_image_file(e.name))
+        found = f" but {loose} images directly inside it" if loose else ""
+        raise ValueError(f"{root} has no class folders{found}; expected {root}/<class>/<image>")
+    class_names = subset.pick_classes(available, str(root))
+    _check_two_classes(class_names, available, str(root), f"one folder per class: {root}/<class>/<image>")
     per_class = [subset.pick(c, _folder.list_class_files(root, c)) for c in class_names]
-    empty = [c for c, files in zip(class_names, per_class) if not files]
+    empty = [str(root / c) for c, files in zip(class_names, per_class) if not files]
     if empty:
-        raise ValueError(f"class folder(s) {empty} in {root} contain no images "
-                         f"(extensions: {sorted(_folder.IMAGE_EXTENSIONS)})")
+        raise ValueError(f"class folder(s) {', '.join(empty)} contain no images; every class needs at least "
+                         f"one (extensions: {sorted(_folder.IMAGE_EXTENSIONS)})")
     file_list = _folder.make_file_list(root, class_names, per_class)
     decoded, errors, _ = _folder.decode_cached(file_list, image_size, use_cache=cache)
 
@@ -352,6 +360,7 @@ def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -
         more = f"\n  ... and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
         raise ValueError(f"{len(bad)} of {len(file_list.files)} images in {root} could not be decoded:\n"
                          f"{listed}{more}\nFix or delete them, or pass on_bad_image='skip' to leave them out.")
+    _check_skip_left_every_class(root, class_names, file_list, errors)
     skipped = [str(root / rel) for rel, _ in bad]
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image(s) in {root}: "
@@ -360,8 +369,6 @@ def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -
         return ImageDataset(decoded, np.asarray(file_list.labels, np.int32), class_names, source=str(src),
                             fingerprint=file_list.fingerprint(), skipped=[], split=src.split)
     keep = [i for i, err in enumerate(errors) if err is None]
-    if not keep:
-        raise ValueError(f"no readable images left in {root}")
     shapes = {}
     for i in keep:
         shapes.setdefault(decoded[i].shape, file_list.files[i])
@@ -373,6 +380,23 @@ def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -
     labels = np.asarray([file_list.labels[i] for i in keep], dtype=np.int32)
     return ImageDataset(images, labels, class_names, source=str(src), fingerprint=file_list.fingerprint(),
                         skipped=skipped, split=src.split)
+
+
+def _check_skip_left_every_class(root: Path, class_names, file_list, errors) -> None:
+    """With on_bad_image="skip", a class whose chosen files are all unreadable would train as a
+    class with no examples; name it and its files instead."""
+    readable = {label for label, err in zip(file_list.labels, errors) if err is None}
+    emptied = [label for label in range(len(class_names)) if label not in readable]
+    if not emptied:
+        return
+    parts = []
+    for label in emptied:
+        files = [str(root / rel) for rel, lab in zip(file_list.files, file_list.labels) if lab == label]
+        listed = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        parts.append(f"{class_names[label]!r} (all {len(files)} chosen file(s) unreadable: {listed})")
+    raise ValueError(f"on_bad_image='skip' leaves class(es) {[class_names[i] for i in emptied]} in {root} with no "
+                     f"images: {'; '.join(parts)}. Fix or replace those files, or leave the class out with "
+                     f"Subset(classes=...)")
 
 
 def _load_tfds(src: Source, subset: Subset, image_size, download: bool) -> ImageDataset:

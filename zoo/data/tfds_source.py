@@ -4,8 +4,9 @@ Offline, ``download_and_prepare`` would retry each URL ten times with growing ba
 (minutes per file, and a blackholed host can hang each try); so before any download we
 open one TCP connection to each host the dataset's files come from, with a short timeout,
 and fail in seconds with a message that says what was fetched, where it would go and how
-to use an image folder instead. ``download=False`` never touches the network. Downloads are
-refused under pytest, so a test can never fetch data by accident.
+to use an image folder instead (a dataset whose URLs TFDS does not list is not probed).
+``download=False`` never touches the network. Downloads are refused under pytest, so a test
+can never fetch data by accident.
 """
 
 from __future__ import annotations

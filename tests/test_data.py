@@ -103,6 +103,51 @@ def test_bad_arguments_fail_fast(mixed):
         load_dataset(mixed, split="train", subset=Subset(classes=("bird",)))
 
 
+# --- data a classifier cannot train on fails when loading (so a dry run fails too) ---------
+
+
+def test_skip_that_empties_a_class_names_the_class_and_its_files(tmp_path):
+    _class_folders(tmp_path / "train", 2, classes=("bird", "dog"))
+    (tmp_path / "train" / "cat").mkdir()
+    _truncated_jpeg(tmp_path / "train" / "cat" / "cut.jpg")
+    (tmp_path / "train" / "cat" / "fake.jpg").write_text("not a JPEG")
+    with pytest.raises(ValueError) as err:
+        load_dataset(tmp_path, split="train", on_bad_image="skip")
+    message = str(err.value)
+    assert "on_bad_image='skip' leaves class(es) ['cat']" in message and "\n" not in message
+    assert str(tmp_path / "train" / "cat" / "cut.jpg") in message
+    assert str(tmp_path / "train" / "cat" / "fake.jpg") in message
+    assert "Subset(classes=...)" in message
+    ds = load_dataset(tmp_path, split="train", on_bad_image="skip", subset=Subset(classes=["bird", "dog"]))
+    assert ds.num_examples == 4 and ds.skipped == []  # leaving the class out is the way round it
+
+
+def test_one_class_is_refused_at_load_time(tmp_path):
+    _class_folders(tmp_path / "train", 2, classes=("only",))
+    with pytest.raises(ValueError, match=r"train has 1 class \['only'\]; a classifier needs at least 2 classes "
+                                         r"\(one folder per class: .*train/<class>/<image>\)"):
+        load_dataset(tmp_path, split="train")
+    _class_folders(tmp_path / "train", 2, classes=("other",))
+    with pytest.raises(ValueError, match=r"Subset classes \['other'\] keep 1 class of .*train; a classifier "
+                                         r"needs at least 2; available: \['only', 'other'\]"):
+        load_dataset(tmp_path, split="train", subset=Subset(classes=["other"]))
+
+
+def test_empty_split_and_class_folders_are_named(tmp_path):
+    split = tmp_path / "train"
+    for i in range(3):
+        _save(split / f"loose{i}.png", i)  # images without class folders
+    with pytest.raises(ValueError, match=r"train has no class folders but 3 images directly inside it; "
+                                         r"expected .*train/<class>/<image>"):
+        load_dataset(tmp_path, split="train")
+    _class_folders(split, 1, classes=("cat", "dog"))
+    (split / "empty").mkdir()
+    (split / "empty" / "notes.txt").write_text("not an image")
+    with pytest.raises(ValueError) as err:
+        load_dataset(tmp_path, split="train")
+    assert f"class folder(s) {split / 'empty'} contain no images" in str(err.value)
+
+
 def test_mixed_sizes_need_image_size(tmp_path):
     _save(tmp_path / "train" / "a" / "small.png", 1, size=8)
     _save(tmp_path / "train" / "b" / "large.png", 2, size=12)
@@ -168,8 +213,8 @@ def test_names_resolve_through_env_and_data_dir(twenty, tmp_path, monkeypatch):
     ds = load_dataset(twenty.name, split="test")
     assert ds.num_examples == 8 and ds.split == "val"
     other = tmp_path / "data"
-    _class_folders(other / twenty.name / "train", 1, classes=("x",))
-    assert load_dataset(twenty.name, split="train", data_dir=other).class_names == ["x"]  # data_dir wins
+    _class_folders(other / twenty.name / "train", 1, classes=("x", "y"))
+    assert load_dataset(twenty.name, split="train", data_dir=other).class_names == ["x", "y"]  # data_dir wins
 
 
 def test_unknown_name_is_a_clear_error_and_tfds_names_resolve(tmp_path, monkeypatch):
@@ -183,8 +228,8 @@ def test_unknown_name_is_a_clear_error_and_tfds_names_resolve(tmp_path, monkeypa
     source = resolve_source("mnist", "test", data_dir=tmp_path)
     assert (source.kind, str(source)) == ("tfds", "tfds:mnist")
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    with pytest.raises(ValueError, match="tfds:mnist is not prepared.*downloads are off in tests"):
-        load_dataset("mnist", split="test", data_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"tfds:mnist is not prepared.*\(download=False\)"):
+        load_dataset("mnist", split="test", data_dir=tmp_path, download=False)
 
 
 def test_decoded_cache_roundtrip(twenty, tmp_path, monkeypatch):
@@ -259,7 +304,7 @@ def test_real_shared_data(shared_data):
     assert (val.num_examples, val.num_classes, val.image_shape, val.split) == (500, 10, (64, 64, 3), "val")
     # Grayscale JPEGs are in train/ (29 of them, e.g. in n02099601): they arrive as 3 equal channels.
     gray_class = load_dataset("tiny-imagenet-10", split="train", data_dir=shared_data,
-                              subset=Subset(classes=["n02099601"]))
+                              subset=Subset(classes=["n02099601", "n01443537"]))  # a classifier needs 2
     assert gray_class.image_shape == (64, 64, 3)
     images = gray_class.as_arrays()[0].astype(int)
     grayscale = ((images[..., 0] == images[..., 1]) & (images[..., 1] == images[..., 2])).all(axis=(1, 2))

@@ -54,7 +54,8 @@ class Subset:
     in sorted order. ``fraction`` keeps round(fraction * n) images of each class (at least
     one), then ``per_class`` caps the count. Images are drawn per class, independently of
     the other classes, from ``seed`` and the class name, before decoding: with
-    ``on_bad_image="skip"`` a class can end up with fewer images than asked for.
+    ``on_bad_image="skip"`` a class can end up with fewer images than asked for (with none,
+    loading fails and names the class).
     """
 
     classes: tuple[str, ...] | None = None
@@ -166,9 +167,9 @@ def resolve_source(name: str | os.PathLike, split: str, data_dir: str | os.PathL
     from zoo.data import tfds_source
 
     try:
-        builders = tfds_source.tfds_builders()
-    except ImportError:
-        builders = []
+        builders, tfds_note = tfds_source.tfds_builders(), ""
+    except ImportError as err:  # say so: "no such dataset" would be wrong when TFDS itself is broken
+        builders, tfds_note = [], f" (TensorFlow Datasets could not be imported: {err})"
     if name in builders:
         return Source("tfds", name, split)
     local = sorted(e.name for e in os.scandir(base) if e.is_dir()) if base and Path(base).is_dir() else []
@@ -176,8 +177,8 @@ def resolve_source(name: str | os.PathLike, split: str, data_dir: str | os.PathL
     where = (f"no folder {Path(base) / name}" if base
              else f"no data folder (pass data_dir= or set {DATA_DIR_ENV})")
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise ValueError(f"Unknown dataset {name!r}: {where} and no TensorFlow Datasets dataset of that name."
-                     f"{hint} Local datasets: {local or 'none'}.")
+    raise ValueError(f"Unknown dataset {name!r}: {where} and no TensorFlow Datasets dataset of that name"
+                     f"{tfds_note}.{hint} Local datasets: {local or 'none'}.")
 
 
 # --- the dataset --------------------------------------------------------------------------
@@ -292,13 +293,13 @@ def _check_args(split, subset, image_size, on_bad_image) -> Subset:
 
 def load_dataset(name: str | os.PathLike, *, split: str, data_dir: str | os.PathLike | None = None,
                  subset: Subset | None = None, image_size: int | None = None,
-                 on_bad_image: str = "error", cache: bool = True) -> ImageDataset:
+                 on_bad_image: str = "error", cache: bool = True, download: bool = True) -> ImageDataset:
     """Load one split of a dataset, decoded, into memory.
 
     Args:
         name: a folder path (``"./data/pets"``, with ``<split>/<class>/<image>`` inside) or a
             name: ``<data_dir or $ZOO_DATA_DIR>/<name>`` if that folder exists, else the TFDS
-            dataset of that name (downloaded on first use into TFDS's own store; never under pytest).
+            dataset of that name (downloaded on first use into TFDS's own store, see ``download``).
         split: "train", "test", "val"/"validation" (aliases of each other when the folder has
             only one of them).
         subset: which classes and how many images per class (see ``Subset``); None = all.
@@ -308,24 +309,48 @@ def load_dataset(name: str | os.PathLike, *, split: str, data_dir: str | os.Path
             before anything trains; "skip" leaves them out, warns, and lists them in ``skipped``.
         cache: reuse/write the decoded-array cache (``$ZOO_CACHE_DIR`` or ``~/.cache/zoo``)
             for splits that take more than ``folder.CACHE_MIN_SECONDS`` to decode.
+        download: whether a TFDS dataset not yet in TFDS's store may be downloaded. False (a
+            dry run) uses prepared data only and otherwise raises FileNotFoundError naming
+            the URL and the store, without touching the network. Image folders ignore it.
+            Offline, True fails within seconds (``tfds_source.probe``), never retries for minutes.
+
+    Raises ValueError for data a classifier cannot train on (fewer than 2 classes, a class
+    with no readable image), naming the folder, before anything trains.
     """
     subset = _check_args(split, subset, image_size, on_bad_image)
+    if not isinstance(download, bool):
+        raise invalid("load_dataset", "download", download, "True or False")
     src = resolve_source(name, split, data_dir)
     if src.kind == "tfds":
-        return _load_tfds(src, subset, image_size)
+        return _load_tfds(src, subset, image_size, download)
     return _load_folder(src, subset, image_size, on_bad_image, cache)
+
+
+def _check_two_classes(kept: Sequence[str], available: Sequence[str], where: str, layout: str) -> None:
+    """A classifier needs >= 2 classes: say so when loading (and so in a dry run), not when training."""
+    if len(kept) >= 2:
+        return
+    if len(available) < 2:
+        raise ValueError(f"{where} has {len(available)} class {list(available)}; a classifier needs at least "
+                         f"2 classes ({layout})")
+    raise ValueError(f"Subset classes {list(kept)} keep 1 class of {where}; a classifier needs at least 2; "
+                     f"available: {list(available)}")
 
 
 def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -> ImageDataset:
     root = Path(src.location)
-    class_names = subset.pick_classes(_folder.list_classes(root), str(root))
-    if not class_names:
-        raise ValueError(f"{root} has no class folders; expected {root}/<class>/<image>")
+    available = _folder.list_classes(root)
+    if not available:
+        loose = sum(1 for e in os.scandir(root) if e.is_file() and _folder.is_image_file(e.name))
+        found = f" but {loose} images directly inside it" if loose else ""
+        raise ValueError(f"{root} has no class folders{found}; expected {root}/<class>/<image>")
+    class_names = subset.pick_classes(available, str(root))
+    _check_two_classes(class_names, available, str(root), f"one folder per class: {root}/<class>/<image>")
     per_class = [subset.pick(c, _folder.list_class_files(root, c)) for c in class_names]
-    empty = [c for c, files in zip(class_names, per_class) if not files]
+    empty = [str(root / c) for c, files in zip(class_names, per_class) if not files]
     if empty:
-        raise ValueError(f"class folder(s) {empty} in {root} contain no images "
-                         f"(extensions: {sorted(_folder.IMAGE_EXTENSIONS)})")
+        raise ValueError(f"class folder(s) {', '.join(empty)} contain no images; every class needs at least "
+                         f"one (extensions: {sorted(_folder.IMAGE_EXTENSIONS)})")
     file_list = _folder.make_file_list(root, class_names, per_class)
     decoded, errors, _ = _folder.decode_cached(file_list, image_size, use_cache=cache)
 
@@ -335,6 +360,7 @@ def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -
         more = f"\n  ... and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
         raise ValueError(f"{len(bad)} of {len(file_list.files)} images in {root} could not be decoded:\n"
                          f"{listed}{more}\nFix or delete them, or pass on_bad_image='skip' to leave them out.")
+    _check_skip_left_every_class(root, class_names, file_list, errors)
     skipped = [str(root / rel) for rel, _ in bad]
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image(s) in {root}: "
@@ -343,8 +369,6 @@ def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -
         return ImageDataset(decoded, np.asarray(file_list.labels, np.int32), class_names, source=str(src),
                             fingerprint=file_list.fingerprint(), skipped=[], split=src.split)
     keep = [i for i, err in enumerate(errors) if err is None]
-    if not keep:
-        raise ValueError(f"no readable images left in {root}")
     shapes = {}
     for i in keep:
         shapes.setdefault(decoded[i].shape, file_list.files[i])
@@ -358,18 +382,43 @@ def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -
                         skipped=skipped, split=src.split)
 
 
-def _load_tfds(src: Source, subset: Subset, image_size) -> ImageDataset:
+def _check_skip_left_every_class(root: Path, class_names, file_list, errors) -> None:
+    """With on_bad_image="skip", a class whose chosen files are all unreadable would train as a
+    class with no examples; name it and its files instead."""
+    readable = {label for label, err in zip(file_list.labels, errors) if err is None}
+    emptied = [label for label in range(len(class_names)) if label not in readable]
+    if not emptied:
+        return
+    parts = []
+    for label in emptied:
+        files = [str(root / rel) for rel, lab in zip(file_list.files, file_list.labels) if lab == label]
+        listed = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        parts.append(f"{class_names[label]!r} (all {len(files)} chosen file(s) unreadable: {listed})")
+    raise ValueError(f"on_bad_image='skip' leaves class(es) {[class_names[i] for i in emptied]} in {root} with no "
+                     f"images: {'; '.join(parts)}. Fix or replace those files, or leave the class out with "
+                     f"Subset(classes=...)")
+
+
+def _load_tfds(src: Source, subset: Subset, image_size, download: bool) -> ImageDataset:
     from zoo.data import tfds_source
 
     # TFDS keeps its own store ($TFDS_DATA_DIR or ~/tensorflow_datasets), never data_dir: a
     # TFDS folder <data_dir>/<name>/ would later shadow the name as a (broken) image folder.
-    images, labels, all_names, real_split = tfds_source.load_tfds_arrays(
-        src.location, src.split, os.environ.get("TFDS_DATA_DIR"))
+    tfds_dir = os.environ.get("TFDS_DATA_DIR")
+    all_names = tfds_source.class_names(src.location, tfds_dir)  # offline: checked before any download
     class_names = subset.pick_classes(all_names, str(src))
-    keep = []
+    _check_two_classes(class_names, all_names, str(src), "TFDS label names")
+    images, labels, all_names, real_split = tfds_source.load_tfds_arrays(
+        src.location, src.split, tfds_dir, download=download)
+    keep, empty = [], []
     for new_label, c in enumerate(class_names):
         idx = np.flatnonzero(labels == all_names.index(c)).tolist()
+        if not idx:
+            empty.append(c)
         keep.extend((i, new_label) for i in subset.pick(c, idx))
+    if empty:
+        raise ValueError(f"{src} split {real_split!r} has no images of class(es) {empty}; every class needs at "
+                         f"least one: leave them out with Subset(classes=...)")
     keep.sort()
     if image_size is not None:
         from PIL import Image

@@ -31,9 +31,9 @@ def default_out(suite: Suite) -> Path:
     return Path("results") / suite.name
 
 
-def load_data(suite: Suite, data_dir: str | None):
+def load_data(suite: Suite, data_dir: str | None, download: bool = True):
     """Both splits of the suite's [dataset] and its parsed recipe."""
-    splits = ds_spec.load_splits(suite.dataset, suite.path, data_dir)
+    splits = ds_spec.load_splits(suite.dataset, suite.path, data_dir, download=download)
     return splits.train, splits.val, suite.training
 
 
@@ -99,9 +99,10 @@ class BenchRunner:
             (self.out / name).unlink(missing_ok=True)
         shutil.rmtree(self.out / TB_DIR, ignore_errors=True)
 
-    def prepare(self):
-        """Everything that can fail on bad input, in cheap-to-expensive order."""
-        self.train_ds, self.val_ds, self.recipe = load_data(self.suite, self.data_dir)
+    def prepare(self, download: bool = True):
+        """Everything that can fail on bad input, in cheap-to-expensive order (a dry run: all of it,
+        without downloading a dataset)."""
+        self.train_ds, self.val_ds, self.recipe = load_data(self.suite, self.data_dir, download)
         self.costs = validate_models(self.suite, self.train_ds.num_classes, self.configs)
 
     # --- the plan ------------------------------------------------------------------
@@ -299,8 +300,9 @@ def run_suite(suite_path: str | Path, out: str | Path | None = None, data_dir: s
     Returns the runner: ``.out`` is the results directory, ``.describe_plan()`` the plan.
     """
     runner = BenchRunner(suite_path, out, data_dir, only, progress)
-    if dry_run:
-        runner.prepare()
+    if dry_run:  # every check of a real run short of training (and of taking the lock)
+        runner.check_output(restart)
+        runner.prepare(download=False)
         return runner
     with RunnerLock(runner.out):
         runner.check_output(restart)

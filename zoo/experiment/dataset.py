@@ -94,10 +94,11 @@ class Splits:
 
 
 def load_splits(dataset: Mapping[str, Any], spec_path: Path, data_dir: str | None = None,
-                image_size: int | None = None) -> Splits:
+                image_size: int | None = None, download: bool = True) -> Splits:
     """Both splits, decoded; raises on missing data, bad subsets or splits whose classes differ.
 
-    ``image_size`` overrides the section's (a tuning job searching the resolution).
+    ``image_size`` overrides the section's (a tuning job searching the resolution);
+    ``download=False`` (a dry run) never fetches a TFDS dataset that is not prepared yet.
     """
     from zoo.data import Subset, load_dataset
 
@@ -107,7 +108,7 @@ def load_splits(dataset: Mapping[str, Any], spec_path: Path, data_dir: str | Non
     eval_subset = dict(dataset.get("eval_subset", {}))
     if "classes" in train_subset and "classes" not in eval_subset:
         eval_subset["classes"] = train_subset["classes"]  # evaluate on the classes trained on
-    common = {"data_dir": data_dir, "image_size": size, "on_bad_image": dataset["on_bad_image"]}
+    common = {"data_dir": data_dir, "image_size": size, "on_bad_image": dataset["on_bad_image"], "download": download}
     train = load_dataset(name, split=dataset["train_split"],
                          subset=Subset.from_dict(train_subset, f"{spec_path} [dataset] subset"), **common)
     val = load_dataset(name, split=dataset["eval_split"],

@@ -398,3 +398,25 @@ def test_quick_suite_on_shared_cifar10(shared_data, tmp_path):
     table = (out / "results.md").read_text()
     assert "CIFAR-10 (JPEG copy" in table and "train 500 images (subset per_class=50, seed=0)" in table
     assert "ZOO_DATA_DIR=" in table and "zoo bench" in table
+
+
+def test_diverged_run_is_recorded_as_failed_not_ranked(workdir, capsys):
+    """learning_rate = 1e30 makes the loss infinite: training stops, the row says why, it is never
+    ranked or on a Pareto front, a rerun keeps it, and --retry-failed trains it again."""
+    text = SUITE.replace("[recipe]\n", "[recipe]\nlearning_rate = 1e30\n").replace(
+        '[[models]]\nname = "resnet20"\nwidth = 0.25\n', "")
+    path = write_suite(workdir, "diverge.toml", text.replace('grid = { conv = ["standard", "separable"] }',
+                                                              'conv = "standard"'))
+    out = workdir / "out-diverge"
+    run_suite(path, out=out, progress=False)
+    (row,) = read_rows(out / "results.csv")
+    assert row["status"] == "diverged" and "loss became" in row["reason"]
+    assert row["top1"] is None and not row["pareto"] and not row["pareto_latency"]
+    table = (out / "results.md").read_text()
+    assert "Failed runs (1)" in table and row["run_id"] in table and "| `convnet` |" not in table
+    assert "--retry-failed" in capsys.readouterr().err
+    finished_at = row["finished_at"]
+    run_suite(path, out=out, progress=False)  # kept, not retried
+    assert read_rows(out / "results.csv")[0]["finished_at"] == finished_at
+    assert BenchRunner(path, out).finished_ids() == {row["run_id"]}
+    assert BenchRunner(path, out, retry_failed=True).finished_ids() == set()  # --retry-failed trains it again

@@ -42,6 +42,7 @@ SCHEDULES = ("cosine", "constant", "step")
 AUGMENTS = ("auto", "none", "cifar", "imagenet")
 STEP_MILESTONES = (0.5, 0.75)  # fractions of all steps (He et al. 2016: epochs 91 and 136 of 182)
 STEP_FACTOR = 0.1
+DIVERGED = "diverged"  # the status of a run whose loss became NaN or infinite
 TOP5_MIN_CLASSES = 11  # top-5 accuracy says little with 10 classes or fewer
 
 
@@ -280,6 +281,28 @@ class _TrainClock(keras.callbacks.Callback):
         self.epoch_seconds.append(self._last - self._start)
 
 
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stop at the first batch whose loss is NaN or infinite (a diverged run), and say where.
+
+    Keras' TerminateOnNaN stops too but leaves no record; the runner needs the reason to
+    mark the run failed instead of reporting its chance-level accuracy as a result.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.reason = ""
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.reason = f"training loss became {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}"
+            self.model.stop_training = True
+
+
 def set_determinism(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and the backend; on TensorFlow also make ops deterministic.
 
@@ -337,7 +360,8 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
                        deterministic: bool = True) -> dict[str, Any]:
     """Train ``model`` on ``train`` with ``recipe``, validating on ``val`` every epoch.
 
-    Returns a flat dict: top1, top5 (None for <= 10 classes), val_loss (last epoch),
+    Returns a flat dict: status ("ok", or DIVERGED with every accuracy None and ``reason``
+    saying where the loss stopped being finite: training stops there), top1, top5 (None for <= 10 classes), val_loss (last epoch),
     train_loss, train_top1 (last epoch, on augmented data), epochs, train_seconds (wall
     time of fit, validation included) and images_per_second (training batches only,
     excluding the first epoch's tracing when there is more than one). With ``log_dir``,
@@ -363,8 +387,8 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
     val_ds = _to_data_format(val.pipeline(batch_size, training=False))
     compile_model(model, recipe, steps_per_epoch=steps, num_classes=train.num_classes)
 
-    clock = _TrainClock()
-    all_callbacks = [clock, *callbacks]
+    clock, guard = _TrainClock(), StopOnNonFiniteLoss()
+    all_callbacks = [clock, guard, *callbacks]
     if log_dir is not None:
         all_callbacks.append(keras.callbacks.TensorBoard(str(log_dir), write_graph=False, update_freq="epoch",
                                                          profile_batch=0))
@@ -376,7 +400,16 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
 
     timed = clock.epoch_seconds[1:] if len(clock.epoch_seconds) > 1 else clock.epoch_seconds
     last = {key: values[-1] for key, values in history.items()}
+    reason = guard.reason or next((f"{key} became {values[-1]} after epoch {len(values)}"
+                                   for key, values in history.items() if key.endswith("loss")
+                                   and not math.isfinite(float(values[-1]))), "")
+    if reason:  # diverged: no accuracy of this run is a result
+        return {"status": DIVERGED, "reason": reason, "top1": None, "top5": None, "val_loss": None,
+                "train_loss": None, "train_top1": None, "epochs": len(history.get("loss", [])),
+                "train_seconds": train_seconds,
+                "images_per_second": images_per_epoch * len(timed) / max(sum(timed), 1e-9) if timed else None}
     return {
+        "status": "ok", "reason": "",
         "top1": float(last["val_top1"]),
         "top5": float(last["val_top5"]) if "val_top5" in last else None,
         "val_loss": float(last["val_loss"]),

@@ -21,13 +21,24 @@ from zoo.experiment.report import csv_cell, csv_text, pareto_front, write_atomic
 COLUMNS = (
     "run_id", "model", "config", "knobs", "recipe_overrides", "seed", "dataset", "image_size", "params", "macs",
     "top1", "top5", "val_loss", "train_top1", "latency_ms", "latency_p90_ms", "throughput",
-    "train_seconds", "train_images_per_second", "epochs", "pareto", "pareto_latency", "finished_at",
+    "train_seconds", "train_images_per_second", "epochs", "pareto", "pareto_latency", "status", "reason",
+    "finished_at",
 )
 NUMERIC = {"params": int, "macs": int, "seed": int, "image_size": int, "epochs": int,
            "top1": float, "top5": float, "val_loss": float, "train_top1": float,
            "latency_ms": float, "latency_p90_ms": float, "throughput": float, "train_seconds": float,
            "train_images_per_second": float}
 JSON_COLUMNS = ("knobs", "recipe_overrides")
+OK = "ok"  # a run that finished with finite losses; anything else is recorded but never ranked
+
+
+def is_valid(row: Mapping[str, Any]) -> bool:
+    """A row that may be ranked: rows written before the status column were all valid."""
+    return (row.get("status") or OK) == OK
+
+
+def failed_rows(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [r for r in rows if not is_valid(r)]
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -93,9 +104,12 @@ def add_structured_knobs(path: Path, configs) -> int:
 
 
 def aggregate(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per (model, config): accuracy averaged over seeds, costs from the first seed."""
+    """One entry per (model, config): accuracy averaged over seeds, costs from the first seed.
+    Failed (diverged) runs are left out: their accuracy is not a result."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for row in rows:
+        if not is_valid(row):
+            continue
         groups.setdefault((row["model"], row["config"]), []).append(row)
     out = []
     for (model, config), members in groups.items():
@@ -121,7 +135,7 @@ def mark_pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                           pareto_front([(c["latency_ms"], c["top1"]) for c in configs])))
     for row in rows:
         key = (row["model"], row["config"])
-        row["pareto"], row["pareto_latency"] = by_macs[key], by_latency[key]
+        row["pareto"], row["pareto_latency"] = by_macs.get(key, False), by_latency.get(key, False)
     return rows
 
 
@@ -165,6 +179,12 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], header: Mapping[str, str]
         cells += [latency, _num(c.get("throughput"), ".0f"), _num(c.get("train_seconds"), ".0f"),
                   _num(c.get("train_images_per_second"), ".0f"), str(c["seeds"])]
         lines.append("| " + " | ".join(cells) + " |")
+    failed = failed_rows(rows)
+    if failed:
+        lines += ["", f"**Failed runs ({len(failed)}), recorded but not ranked** (rerun with `--retry-failed` "
+                  "to train them again):", ""]
+        lines += [f"- `{r['run_id']}` {r['model']}" + (f" `{r['config']}`" if r["config"] else "")
+                  + f" seed {r['seed']}: {r.get('status')}: {r.get('reason') or 'no reason recorded'}" for r in failed]
     return "\n".join(lines) + "\n"
 
 

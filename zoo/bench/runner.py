@@ -53,8 +53,9 @@ class BenchRunner:
     """Holds the checked suite, its data and output paths; ``run()`` does the work."""
 
     def __init__(self, suite_path: str | Path, out: str | Path | None = None, data_dir: str | None = None,
-                 only: str | None = None, progress: bool = True):
+                 only: str | None = None, progress: bool = True, retry_failed: bool = False):
         self.suite = load_suite(suite_path)
+        self.retry_failed = retry_failed
         self.suite_arg = str(suite_path)
         self.only = only
         self.progress = progress
@@ -108,7 +109,9 @@ class BenchRunner:
     # --- the plan ------------------------------------------------------------------
 
     def finished_ids(self) -> set[str]:
-        return {r["run_id"] for r in res.read_rows(self.out / RESULTS_CSV)}
+        """Run ids with a row: valid ones, and failed ones unless ``retry_failed``."""
+        rows = res.read_rows(self.out / RESULTS_CSV)
+        return {r["run_id"] for r in rows if not self.retry_failed or res.is_valid(r)}
 
     def describe_plan(self) -> str:
         done = self.finished_ids()
@@ -281,6 +284,9 @@ class BenchRunner:
                 bar.set_postfix_str(f"{cfg.label} seed={cfg.seed}")
                 row = self.run_one(cfg)
                 bar.update(1)
+                if not res.is_valid(row):
+                    bar.write(f"{cfg.run_id}: {cfg.label} seed={cfg.seed} FAILED ({row['status']}): {row['reason']}")
+                    continue
                 bar.write(f"{cfg.run_id}: {cfg.label} seed={cfg.seed} top1={100 * row['top1']:.2f}% "
                           f"macs={row['macs'] / 1e6:.2f}M" +
                           (f" latency={row['latency_ms']:.2f}ms" if row.get("latency_ms") is not None else ""))
@@ -289,17 +295,23 @@ class BenchRunner:
         rows = res.read_rows(self.out / RESULTS_CSV)
         if rows and not pending:  # nothing new ran: refresh the reports (header may have changed)
             self.write_reports(rows)
+        planned = {c.run_id for c in self.configs}
+        failed = [r for r in res.failed_rows(rows) if r["run_id"] in planned]
+        if failed:
+            print(f"zoo bench: {len(failed)} run(s) failed and are kept out of the table's ranking and Pareto "
+                  "fronts: " + "; ".join(f"{r['run_id']} ({r['reason']})" for r in failed)
+                  + ". Rerun with --retry-failed to train them again.", file=sys.stderr)
         return rows
 
 
 def run_suite(suite_path: str | Path, out: str | Path | None = None, data_dir: str | None = None,
               only: str | None = None, dry_run: bool = False, restart: bool = False,
-              progress: bool = True) -> BenchRunner:
+              progress: bool = True, retry_failed: bool = False) -> BenchRunner:
     """Check everything, then (unless ``dry_run``) run what is not finished yet.
 
     Returns the runner: ``.out`` is the results directory, ``.describe_plan()`` the plan.
     """
-    runner = BenchRunner(suite_path, out, data_dir, only, progress)
+    runner = BenchRunner(suite_path, out, data_dir, only, progress, retry_failed)
     if dry_run:  # every check of a real run short of training (and of taking the lock)
         runner.check_output(restart)
         runner.prepare(download=False)

@@ -14,6 +14,8 @@ def add_arguments(parser):
                         help="check the suite, the data and every configuration, print the plan, train nothing")
     parser.add_argument("--restart", action="store_true",
                         help="discard earlier results in the output directory and start over")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="train again the runs recorded as failed (a diverged loss); by default they are kept")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
 
 
@@ -25,7 +27,8 @@ def run(args) -> int:
 
     try:
         runner = run_suite(args.suite, out=args.out, data_dir=args.data_dir, only=args.only,
-                           dry_run=args.dry_run, restart=args.restart, progress=not args.no_progress)
+                           dry_run=args.dry_run, restart=args.restart, progress=not args.no_progress,
+                           retry_failed=args.retry_failed)
     except RunnerBusyError as err:
         print(f"zoo bench: error: {err}", file=sys.stderr)
         return 3

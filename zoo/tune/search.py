@@ -241,6 +241,8 @@ class ZooTuner(keras_tuner.Tuner):
             recipe = dataclasses.replace(recipe, epochs=int(trial.hyperparameters.values["tuner/epochs"]))
         result = train_and_evaluate(model, train_ds, val_ds, recipe, seed=spec.seed,
                                     log_dir=str(log_dir), progress=self.progress)
+        if result["status"] != "ok":  # a diverged loss: never a result, never retried
+            raise keras_tuner.errors.FailedTrialError(f"{result['status']}: {result['reason']}")
         metrics = {new: float(result[old]) for old, new in TRAINING_METRICS.items() if result.get(old) is not None}
         metrics.update({REJECTED: 0.0, **cost})
         write_trial_tensorboard(log_dir, trial.trial_id, hparams, metrics)

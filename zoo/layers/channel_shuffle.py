@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import keras
 from keras import ops
+from zoo.layers.formats import divisible_channels, resolve_data_format
 
-DATA_FORMATS = ("channels_last", "channels_first")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -29,22 +29,13 @@ class ChannelShuffle(keras.layers.Layer):
             raise ValueError(f"ChannelShuffle {self.name!r}: invalid groups={groups!r}; "
                              "allowed: an integer > 0")
         self.groups = groups
-        self.data_format = data_format or keras.config.image_data_format()
-        if self.data_format not in DATA_FORMATS:
-            raise ValueError(f"ChannelShuffle {self.name!r}: invalid data_format={data_format!r}; "
-                             f"allowed: one of {list(DATA_FORMATS)}")
+        self.data_format = resolve_data_format(f"ChannelShuffle {self.name!r}", data_format)
 
     def build(self, input_shape):
         if len(input_shape) != 4:
             raise ValueError(f"ChannelShuffle {self.name!r}: expects 4D input (batch, H, W, C) or "
                              f"(batch, C, H, W), got shape {tuple(input_shape)}")
-        channels = input_shape[-1 if self.data_format == "channels_last" else 1]
-        if channels is None:
-            raise ValueError(f"ChannelShuffle {self.name!r}: the channel dimension must be known, "
-                             f"got input shape {tuple(input_shape)}")
-        if channels % self.groups:
-            raise ValueError(f"ChannelShuffle {self.name!r}: channels ({channels}) must be divisible "
-                             f"by groups ({self.groups})")
+        divisible_channels(f"ChannelShuffle {self.name!r}", input_shape, self.data_format, self.groups)
 
     def call(self, x):
         if self.groups == 1:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keras
 
+from zoo.layers.formats import channel_axis_of, resolve_data_format
 
 @keras.saving.register_keras_serializable(package="zoo")
 class ChannelSlice(keras.layers.Layer):
@@ -19,12 +20,10 @@ class ChannelSlice(keras.layers.Layer):
                 or not isinstance(stop, int) or not 0 <= start < stop):
             raise ValueError(f"ChannelSlice: need integers 0 <= start < stop, got start={start!r}, stop={stop!r}")
         self.start, self.stop = start, stop
-        self.data_format = data_format or keras.config.image_data_format()
-        if self.data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"ChannelSlice: data_format={data_format!r}; allowed: channels_last, channels_first")
+        self.data_format = resolve_data_format("ChannelSlice", data_format)
 
     def _axis(self):
-        return -1 if self.data_format == "channels_last" else 1
+        return channel_axis_of(self.data_format)
 
     def build(self, input_shape):
         channels = input_shape[self._axis()]

@@ -39,6 +39,7 @@ import functools
 
 import keras
 from keras import ops
+from zoo.layers.formats import divisible_channels
 
 IMPLEMENTATIONS = ("auto", "native", "tf_conv", "split", "matmul")
 
@@ -114,14 +115,8 @@ class GroupedConv2D(keras.layers.Conv2D):
         self.implementation = implementation
 
     def build(self, input_shape):
-        channel_axis = -1 if self.data_format == "channels_last" else 1
-        channels = input_shape[channel_axis]
-        if channels is None:
-            raise ValueError(f"GroupedConv2D {self.name!r}: the input's channel dimension must be known, "
-                             f"got input shape {tuple(input_shape)}")
-        if channels % self.groups:
-            raise ValueError(f"GroupedConv2D {self.name!r}: input channels ({channels}) must be divisible "
-                             f"by groups ({self.groups})")
+        divisible_channels(f"GroupedConv2D {self.name!r}", input_shape, self.data_format, self.groups,
+                           "input channels")
         if self.padding == "valid":
             spatial = input_shape[1:3] if self.data_format == "channels_last" else input_shape[2:4]
             for size, k, d in zip(spatial, self.kernel_size, self.dilation_rate):

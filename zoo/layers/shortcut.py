@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 from keras import ops
+from zoo.layers.formats import channel_axis_of, resolve_data_format
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -22,12 +23,10 @@ class ShortcutA(keras.layers.Layer):
                 raise ValueError(f"ShortcutA: `{knob}` must be a positive integer, got {value!r}")
         self.filters = int(filters)
         self.strides = int(strides)
-        self.data_format = data_format or keras.config.image_data_format()
-        if self.data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"ShortcutA: data_format={data_format!r}; allowed: channels_last, channels_first")
+        self.data_format = resolve_data_format("ShortcutA", data_format)
 
     def _channel_axis(self):
-        return -1 if self.data_format == "channels_last" else 1
+        return channel_axis_of(self.data_format)
 
     def build(self, input_shape):
         channels = input_shape[self._channel_axis()]

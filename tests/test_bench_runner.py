@@ -8,6 +8,7 @@ TensorBoard records, resuming after kill -9, locking and determinism.
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -420,3 +421,93 @@ def test_diverged_run_is_recorded_as_failed_not_ranked(workdir, capsys):
     assert read_rows(out / "results.csv")[0]["finished_at"] == finished_at
     assert BenchRunner(path, out).finished_ids() == {row["run_id"]}
     assert BenchRunner(path, out, retry_failed=True).finished_ids() == set()  # --retry-failed trains it again
+
+
+def test_truncated_last_row_runs_again(finished, workdir, capsys):
+    """A results.csv whose last row was cut short (a full disk, a copy gone wrong) does not count
+    that run as finished: the row is ignored with a warning naming the line."""
+    runner, out = finished
+    text = (out / "results.csv").read_text()
+    lines = text.splitlines()
+    damaged = workdir / "damaged"
+    damaged.mkdir()
+    (damaged / "results.csv").write_text("\n".join(lines[:-1] + [lines[-1][: len(lines[-1]) // 2]]))
+    rows = read_rows(damaged / "results.csv")
+    assert [r["run_id"] for r in rows] == [r["run_id"] for r in read_rows(out / "results.csv")][:-1]
+    assert f"results.csv:{len(lines)}: row" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("epochs", "ten", "column 'epochs' holds 'ten', not a number"),
+    ("knobs", "{width", "column 'knobs' is not valid JSON"),
+])
+def test_unparsable_results_name_file_and_line(finished, tmp_path, column, value, message):
+    _, out = finished
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[1][column] = value
+    with open(tmp_path / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(ValueError, match=r"results.csv:3: " + message):
+        read_rows(tmp_path / "results.csv")
+
+
+def test_broken_env_json_names_file_and_line(finished, workdir, tmp_path, capsys):
+    _, out = finished
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    (copy / "env.json").write_text('{\n  "suite": "tiny",\n  oops\n}\n')
+    code = zoo_main(["bench", str(workdir / "suite.toml"), "--out", str(copy), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "env.json:3:3: not valid JSON" in err and "Traceback" not in err
+    assert not (copy / LOCK_NAME).exists()
+
+
+@pytest.mark.parametrize("contents", ["", "garbage\n", "{live} elsewhere-host\n"])
+def test_lock_no_runner_holds_is_taken_over(tmp_path, capsys, contents):
+    """Empty, garbage, or the live PID of another program (here: this very test process on another
+    "host"): no runner holds the OS lock, so it is taken; a held one is still refused."""
+    (tmp_path / LOCK_NAME).write_text(contents.format(live=os.getpid()))
+    with RunnerLock(tmp_path):
+        assert (tmp_path / LOCK_NAME).read_text().split()[0] == str(os.getpid())
+        with pytest.raises(RunnerBusyError):
+            RunnerLock(tmp_path).acquire()
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_sigterm_stops_like_ctrl_c_and_keeps_rows(finished, workdir):
+    """SIGTERM mid-suite: a message, exit 130, the lock released, finished rows kept."""
+    out = workdir / "terminated"
+    proc = zoo_bench("suite.toml", "--out", "terminated", cwd=workdir)
+    deadline = time.monotonic() + 240
+    while not read_rows(out / "results.csv"):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "no row within 240 s"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted; finished results are kept" in err, err[-2000:]
+    assert read_rows(out / "results.csv") and not (out / LOCK_NAME).exists()
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("file", "it is a file, not a folder"),
+    ("readonly", "cannot"),
+])
+def test_unwritable_output_is_a_clear_error(workdir, tmp_path, capsys, setup, message):
+    target = tmp_path / "out"
+    if setup == "file":
+        target.write_text("not a folder")
+    elif os.geteuid() != 0:
+        target.mkdir()
+        target.chmod(0o500)
+    else:  # root ignores permissions, but not /proc, where no folder can be made
+        target = Path("/proc/zoo-bench-test-out")
+        if not Path("/proc/self").exists():
+            pytest.skip("no /proc to stand in for a read-only folder")
+    code = zoo_main(["bench", str(workdir / "suite.toml"), "--out", str(target), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and str(target) in err and "Traceback" not in err
+    assert not list(tmp_path.glob("**/.*.tmp"))

@@ -281,6 +281,24 @@ class _TrainClock(keras.callbacks.Callback):
         self.epoch_seconds.append(self._last - self._start)
 
 
+_STOP = {"requested": False}
+
+
+def request_stop() -> None:
+    """Ask the training loop to stop at the next batch with KeyboardInterrupt (SIGTERM's path).
+
+    A signal handler's own exception can be lost when the signal lands inside a garbage-
+    collector callback (seen with JAX's); the flag makes sure the stop still happens.
+    """
+    _STOP["requested"] = True
+
+
+class _StopWhenRequested(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if _STOP["requested"]:
+            raise KeyboardInterrupt
+
+
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stop at the first batch whose loss is NaN or infinite (a diverged run), and say where.
 
@@ -388,7 +406,7 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
     compile_model(model, recipe, steps_per_epoch=steps, num_classes=train.num_classes)
 
     clock, guard = _TrainClock(), StopOnNonFiniteLoss()
-    all_callbacks = [clock, guard, *callbacks]
+    all_callbacks = [clock, guard, _StopWhenRequested(), *callbacks]
     if log_dir is not None:
         all_callbacks.append(keras.callbacks.TensorBoard(str(log_dir), write_graph=False, update_freq="epoch",
                                                          profile_batch=0))

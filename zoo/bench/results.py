@@ -12,6 +12,7 @@ import io
 import json
 import math
 import statistics
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,21 +43,60 @@ def failed_rows(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of results.csv with numbers parsed (empty cells -> None)."""
+    """Rows of results.csv with numbers parsed (empty cells -> None).
+
+    A row cut short (a file damaged outside the runner: the runner itself writes atomically)
+    lacks its last column, ``finished_at``: it is left out with a warning, so that
+    configuration runs again. A cell that does not parse raises naming the file and line.
+    """
     path = Path(path)
     if not path.exists():
         return []
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        for key, kind in NUMERIC.items():
-            value = row.get(key)
+    try:
+        with open(path, newline="") as f:
+            rows = [(reader.line_num, row) for reader in [csv.DictReader(f)] for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{path}: cannot read the results table: {err}") from None
+    complete = []
+    for line, row in rows:
+        if not _finished(row):
+            print(f"zoo bench: warning: {path}:{line}: row {row.get('run_id')!r} is incomplete (no finished_at); "
+                  "it is ignored and its configuration runs again", file=sys.stderr)
+            continue
+        complete.append(_parse_row(row, path, line))
+    return complete
+
+
+def _finished(row: Mapping[str, Any]) -> bool:
+    from datetime import datetime
+
+    stamp = row.get("finished_at")
+    if not row.get("run_id") or not stamp or None in row:  # None key: more cells than columns
+        return False
+    try:
+        datetime.fromisoformat(stamp)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_row(row: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
+    for key, kind in NUMERIC.items():
+        value = row.get(key)
+        try:
             row[key] = kind(float(value)) if value not in (None, "") else None
-        for key in ("pareto", "pareto_latency"):
-            row[key] = row.get(key) == "true"
-        for key in JSON_COLUMNS:  # structured knobs; None in rows written before the column existed
+        except ValueError:
+            raise ValueError(f"{path}:{line}: column {key!r} holds {value!r}, not a number; fix or delete "
+                             "that row (its configuration then runs again)") from None
+    for key in ("pareto", "pareto_latency"):
+        row[key] = row.get(key) == "true"
+    for key in JSON_COLUMNS:  # structured knobs; None in rows written before the column existed
+        try:
             row[key] = json.loads(row[key]) if row.get(key) else None
-    return rows
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{line}: column {key!r} is not valid JSON ({err.msg}); fix or delete "
+                             "that row") from None
+    return row
 
 
 def _normalize(row: Mapping[str, Any]) -> dict[str, Any]:

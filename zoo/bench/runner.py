@@ -49,6 +49,21 @@ def reproduce_command(suite_arg: str, data_dir: str | None, only: str | None) ->
     return command
 
 
+def read_env(path: Path) -> dict[str, Any]:
+    """A results directory's env.json; a damaged one raises naming the file, line and column."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}:{err.colno}: not valid JSON ({err.msg}); restore it from git, "
+                         "or delete it (the runner writes a new one, and the run ids still tell which rows "
+                         "belong to the suite)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: cannot read the environment record: {err}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: not an environment record (a JSON object); restore or delete it")
+    return record
+
+
 class BenchRunner:
     """Holds the checked suite, its data and output paths; ``run()`` does the work."""
 
@@ -84,7 +99,7 @@ class BenchRunner:
         if not rows:
             return
         if env_path.exists():
-            old = json.loads(env_path.read_text()).get("suite_fingerprint")
+            old = read_env(env_path).get("suite_fingerprint")
         else:  # the record was lost: run ids hash model, knobs, seed, dataset and recipe, so they tell
             planned = {c.run_id for c in self.suite.configurations()}
             old = self.suite.fingerprint if all(r["run_id"] in planned for r in rows) else None
@@ -156,7 +171,7 @@ class BenchRunner:
 
         env_path = self.out / ENV_JSON
         record = environment()
-        previous = json.loads(env_path.read_text()) if env_path.exists() else None
+        previous = read_env(env_path) if env_path.exists() else None
         if previous and previous.get("suite_fingerprint") == self.suite.fingerprint:
             # Resumed: keep the first session's record, list every later one.
             previous.setdefault("resumed", []).append(

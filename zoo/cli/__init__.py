@@ -70,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         modules[name] = module = importlib.import_module(module_name)
         module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
     args = parser.parse_args(argv)
+    previous = _stop_on_sigterm()
     try:
         return int(modules[args.command].run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError) as err:
         # Bad input gets one clear line, not a traceback; ZOO_DEBUG=1 shows the traceback.
         import os
 
@@ -83,6 +84,32 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"zoo {args.command}: interrupted; finished results are kept, rerun to resume.", file=sys.stderr)
         return 130
+    finally:
+        _restore_sigterm(previous)
+
+
+def _stop_on_sigterm():
+    """SIGTERM (a scheduler, ``kill``) stops a command the way Ctrl-C does: the lock is released,
+    finished rows are kept and the message says so. Returns the handler it replaced."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        if "zoo.training" in sys.modules:  # also stop at the next batch, should this raise be lost
+            sys.modules["zoo.training"].request_stop()
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def _restore_sigterm(previous) -> None:
+    if previous is not None:
+        import signal
+
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -80,3 +80,16 @@ def test_command_help_does_not_import_tensorflow():
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
         assert "usage: zoo" in out.stdout and out.stdout.strip().endswith("loaded: False False"), out.stdout[-500:]
+
+
+def test_corrupt_keras_file_says_so(tmp_path):
+    import pytest
+
+    import zoo
+
+    path = tmp_path / "broken.keras"
+    path.write_bytes(b"not a zip archive")
+    with pytest.raises(ValueError, match="not a valid .keras file"):
+        zoo.load_model(path)
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        zoo.load_model(tmp_path / "missing.keras")

@@ -35,11 +35,23 @@ _SUBPACKAGES = {"cost", "blocks", "models", "data", "training", "bench", "tune",
 
 
 def load_model(path, **kwargs):
-    """``keras.saving.load_model`` with the zoo's layers and training objects registered."""
+    """``keras.saving.load_model`` with the zoo's layers and training objects registered.
+
+    A path that is not a ``.keras`` archive (a truncated download, another format) raises a
+    ValueError saying so, instead of Keras' "File not found".
+    """
+    import zipfile
+
     import keras
 
     import zoo.training  # noqa: F401  (its learning-rate schedules and optimizers are serializable)
 
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such model file: {path!r}")
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path!r} is not a valid .keras file (a .keras file is the zip archive that "
+                         "model.save('x.keras') writes; this one is damaged or of another format)")
     return keras.saving.load_model(path, **kwargs)
 
 

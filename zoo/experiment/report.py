@@ -20,6 +20,9 @@ from typing import Any
 class OutputError(OSError):
     """A results file could not be written: the message names the path and the OS reason."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 def write_atomic(path: Path, text: str | bytes) -> None:
     """Replace ``path`` with ``text`` in one step; on failure nothing is left half-written."""

@@ -23,6 +23,7 @@ from zoo.experiment.report import pareto_front
 from zoo.experiment.latency import measure_latency
 from zoo.bench.lock import LOCK_NAME, RunnerBusyError, RunnerLock
 from zoo.bench.results import append_row, read_rows, render_markdown
+from zoo.bench.results import reading as res_reading
 from zoo.bench.runner import BenchRunner, load_data, run_suite
 from zoo.bench.spec import load_suite
 from zoo.cli import main as zoo_main
@@ -511,3 +512,14 @@ def test_unwritable_output_is_a_clear_error(workdir, tmp_path, capsys, setup, me
     err = capsys.readouterr().err
     assert code == 2 and message in err and str(target) in err and "Traceback" not in err
     assert not list(tmp_path.glob("**/.*.tmp"))
+
+
+def test_reading_names_best_front_and_chance():
+    rows = [{"run_id": f"r{i}", "model": m, "config": c, "seed": 0, "top1": t, "macs": macs, "latency_ms": 1.0,
+             "params": 1, "status": "ok"} for i, (m, c, t, macs) in enumerate(
+                 [("a", "w=1", 0.60, 10e6), ("b", "", 0.40, 2e6), ("c", "", 0.05, 1e6)])]
+    line = res_reading(rows, 10)
+    assert line.startswith("reading: best top-1 60.0% by a(w=1) at 10.0M MACs")
+    assert "cheapest on the MACs front: c, 5.0% at 1.0M MACs" in line
+    assert "1 of 3 at or below chance (10%): c" in line
+    assert "all 2 configurations above chance" in res_reading(rows[:2], 10)

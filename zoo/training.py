@@ -152,6 +152,9 @@ class _CoupledL2:
         super().__init__(*args, **kwargs)
         self.l2 = float(l2)
 
+    # Keras' private hook, the one place the zoo overrides a private Keras API: it is where
+    # every backend's apply() passes the (already unscaled, clipped) gradients, and Keras 3 has
+    # no public gradient-transform option. Checked against Keras 3.15.1.
     def _backend_apply_gradients(self, grads, trainable_variables):
         if self.l2:
             grads = [g + ops.cast(self.l2, g.dtype) * v if len(v.shape) > 1 else g

@@ -179,6 +179,30 @@ def mark_pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def reading(rows: Sequence[Mapping[str, Any]], num_classes: int) -> str:
+    """One line a newcomer can read the table by: the best configuration, the cheapest one on
+    the MACs front, and how the rows stand against chance (1 / classes)."""
+    configs = aggregate(mark_pareto([dict(r) for r in rows]))
+    scored = [c for c in configs if c.get("top1") is not None]
+    if not scored:
+        return "reading: no finished run to read yet"
+
+    def name(c):
+        return f"{c['model']}({c['config']})" if c["config"] else c["model"]
+
+    best = max(scored, key=lambda c: c["top1"])
+    front = sorted((c for c in scored if c["pareto"]), key=lambda c: c["macs"])
+    chance = 1.0 / num_classes
+    low = [name(c) for c in scored if c["top1"] <= chance]
+    parts = [f"best top-1 {100 * best['top1']:.1f}% by {name(best)} at {best['macs'] / 1e6:.1f}M MACs"]
+    if front and front[0] is not best:
+        parts.append(f"cheapest on the MACs front: {name(front[0])}, {100 * front[0]['top1']:.1f}% at "
+                     f"{front[0]['macs'] / 1e6:.1f}M MACs")
+    parts.append(f"all {len(scored)} configurations above chance ({100 * chance:.0f}%)" if not low else
+                 f"{len(low)} of {len(scored)} at or below chance ({100 * chance:.0f}%): {', '.join(low)}")
+    return "reading: " + "; ".join(parts)
+
+
 # --- the published table and the plot ---------------------------------------------
 
 

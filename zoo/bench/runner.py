@@ -253,6 +253,12 @@ class BenchRunner:
         res.write_atomic(self.out / PARETO_PNG, png)
         tb.write_pareto_image(self.out / TB_DIR, png, step=len(rows))
 
+    def reading(self) -> str:
+        """The one-line summary of the suite's table (configurations this run planned)."""
+        planned = {c.run_id for c in self.suite.configurations()}
+        rows = [r for r in res.read_rows(self.out / RESULTS_CSV) if r["run_id"] in planned]
+        return res.reading(rows, self.train_ds.num_classes)
+
     def reuse_finished(self, pending: list[RunConfig]) -> list[RunConfig]:
         """Copy rows (and TensorBoard logs) of identical runs from the suites in ``[run] reuse``.
 

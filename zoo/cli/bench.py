@@ -37,6 +37,7 @@ def run(args) -> int:
         print("\n(dry run: nothing trained)")
         return 0
     out = runner.out
+    print(runner.reading())
     print(f"\ntable:       {out / 'results.md'}\nrows:        {out / 'results.csv'}\n"
           f"plot:        {out / 'pareto.png'}\nenvironment: {out / 'env.json'}\n"
           f"TensorBoard: tensorboard --logdir {out / TB_DIR}")

@@ -57,23 +57,13 @@ def run(args) -> int:
 
 
 def _launch(spec, args, verbose) -> int:
-    from zoo.tune.distributed import launch_local
+    from zoo.tune.distributed import run_local_cluster
     from zoo.tune.report import write_report
-    from zoo.tune.search import DataCache, prepare_project
-    from zoo.tune.spec import check_feasible, check_values
 
     if args.workers < 1:
         raise ValueError(f"zoo tune: invalid --workers={args.workers!r}; allowed: an integer >= 1")
-    train, _ = DataCache(spec, args.data_dir)(spec.resolutions()[0])
-    feasible = check_feasible(spec, int(train.num_classes))  # before starting any process
-    check_values(spec, int(train.num_classes), feasible["feasible"])
-    project = prepare_project(spec, args.runs_dir, restart=args.restart)
-    extra = ["--runs-dir", str(args.runs_dir), "--results-dir", str(args.results_dir), "--no-check"]
-    if args.data_dir:
-        extra += ["--data-dir", args.data_dir]
-    if verbose == 0:
-        extra.append("--quiet")
-    code = launch_local(spec.path, args.workers, extra, project / "logs")
+    code, project = run_local_cluster(spec, args.workers, args.runs_dir, args.results_dir,
+                                      data_dir=args.data_dir, restart=args.restart, quiet=verbose == 0)
     if code:
         return code
     print(f"report: {write_report(spec, project, args.results_dir)}")

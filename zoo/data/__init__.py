@@ -143,6 +143,14 @@ def split_folder(root: Path, split: str) -> tuple[Path, str]:
                      f"Expected layout: {root}/<split>/<class>/<image>")
 
 
+def default_data_dir(explicit: str | os.PathLike | None = None) -> str | None:
+    """The folder of image-folder datasets: ``explicit``, else ``$ZOO_DATA_DIR``, else None.
+    The one place the variable is read."""
+    if explicit is not None and str(explicit):
+        return str(explicit)
+    return os.environ.get(DATA_DIR_ENV) or None
+
+
 def resolve_source(name: str | os.PathLike, split: str, data_dir: str | os.PathLike | None = None) -> Source:
     """Resolve a dataset name or folder path without loading anything.
 
@@ -160,7 +168,7 @@ def resolve_source(name: str | os.PathLike, split: str, data_dir: str | os.PathL
             raise ValueError(f"dataset folder {root} does not exist")
         path, used = split_folder(root, split)
         return Source("folder", str(path.resolve()), used)
-    base = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
+    base = default_data_dir(data_dir)
     if base and (Path(base) / name).is_dir():
         path, used = split_folder(Path(base) / name, split)
         return Source("folder", str(path.resolve()), used)
@@ -439,5 +447,5 @@ def _load_tfds(src: Source, subset: Subset, image_size, download: bool) -> Image
                         fingerprint=h.hexdigest()[:16], split=real_split)
 
 
-__all__ = ["DATA_DIR_ENV", "IMAGENET_MEAN", "IMAGENET_STD", "ImageDataset", "Source", "Subset",
+__all__ = ["DATA_DIR_ENV", "IMAGENET_MEAN", "default_data_dir", "IMAGENET_STD", "ImageDataset", "Source", "Subset",
            "load_dataset", "resolve_source", "split_folder"]

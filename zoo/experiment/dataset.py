@@ -76,9 +76,9 @@ def resolve_name(dataset: Mapping[str, Any], spec_path: Path) -> str:
 
 def data_dir(explicit: str | None = None) -> str | None:
     """The folder of image-folder datasets: ``explicit``, else ``$ZOO_DATA_DIR``, else None."""
-    from zoo.data import DATA_DIR_ENV
+    from zoo.data import default_data_dir
 
-    return explicit or os.environ.get(DATA_DIR_ENV) or None
+    return default_data_dir(explicit)
 
 
 @dataclass(frozen=True)

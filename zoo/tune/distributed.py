@@ -94,3 +94,21 @@ def launch_local(spec_path: str | Path, workers: int, extra_args: list[str], log
                 os.killpg(proc.pid, signal.SIGTERM)
         raise
     return failed
+
+
+def run_local_cluster(spec, workers: int, runs_dir, results_dir, *, data_dir: str | None = None,
+                      restart: bool = False, quiet: bool = False) -> tuple[int, Path]:
+    """The whole pre-flight check once, here, then a chief and ``workers`` workers on 127.0.0.1.
+
+    Returns the cluster's exit code and the job's project folder.
+    """
+    from zoo.tune.search import preflight, prepare_project
+
+    preflight(spec, data_dir)  # before starting any process
+    project = prepare_project(spec, runs_dir, restart=restart)
+    extra = ["--runs-dir", str(runs_dir), "--results-dir", str(results_dir), "--no-check"]
+    if data_dir:
+        extra += ["--data-dir", data_dir]
+    if quiet:
+        extra.append("--quiet")
+    return launch_local(spec.path, workers, extra, project / "logs"), project

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo.experiment.report import csv_cell, ensure_dir, pareto_front, write_atomic
+from zoo.experiment.report import csv_cell, ensure_dir, markdown_table, pareto_front, write_atomic
 from zoo.tune.search import COST_METRICS, KT_PROJECT, REJECTED, knob_values
 from zoo.tune.spec import RESOLUTION, TuneSpec, fmt_count
 
@@ -83,17 +83,16 @@ def _config(spec: TuneSpec, row: Mapping[str, Any]) -> str:
 
 
 def _table(spec: TuneSpec, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    lines = ["| trial | " + " | ".join(spec.space) + " | val acc | params | MACs | latency (ms) | train s |",
-             "|---" * (len(spec.space) + 6) + "|"]
-    for r in rows:
-        acc = "" if r.get("val_accuracy") is None else f"{100 * r['val_accuracy']:.1f}%"
-        lat = "" if r.get("latency_ms") is None else f"{r['latency_ms']:.2f}"
-        secs = "" if r.get("train_seconds") is None else f"{r['train_seconds']:.0f}"
-        params = "" if r.get("params") is None else fmt_count(r["params"])
-        macs = "" if r.get("macs") is None else fmt_count(r["macs"])
-        lines.append(f"| {r['trial']} | " + " | ".join(str(r[k]) for k in spec.space)
-                     + f" | {acc} | {params} | {macs} | {lat} | {secs} |")
-    return lines
+    def cells(r):
+        return [r["trial"], *(r[k] for k in spec.space),
+                "" if r.get("val_accuracy") is None else f"{100 * r['val_accuracy']:.1f}%",
+                "" if r.get("params") is None else fmt_count(r["params"]),
+                "" if r.get("macs") is None else fmt_count(r["macs"]),
+                "" if r.get("latency_ms") is None else f"{r['latency_ms']:.2f}",
+                "" if r.get("train_seconds") is None else f"{r['train_seconds']:.0f}"]
+
+    return markdown_table(["trial", *spec.space, "val acc", "params", "MACs", "latency (ms)", "train s"],
+                          [cells(r) for r in rows])
 
 
 def render_markdown(spec: TuneSpec, rows: Sequence[Mapping[str, Any]], png_name: str) -> str:
@@ -131,9 +130,8 @@ def render_markdown(spec: TuneSpec, rows: Sequence[Mapping[str, Any]], png_name:
     rejected = [r for r in rows if r["status"] == "rejected"]
     lines += ["", f"## Rejected by the budget ({len(rejected)})", ""]
     if rejected:
-        lines += ["| trial | " + " | ".join(spec.space) + " | why |", "|---" * (len(spec.space) + 2) + "|"]
-        lines += [f"| {r['trial']} | " + " | ".join(str(r[k]) for k in spec.space) + f" | {r['reason']} |"
-                  for r in rejected]
+        lines += markdown_table(["trial", *spec.space, "why"],
+                                [[r["trial"], *(r[k] for k in spec.space), r["reason"]] for r in rejected])
     else:
         lines.append("(none)")
     failed = [r for r in rows if r["status"] == "failed"]

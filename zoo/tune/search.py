@@ -349,6 +349,24 @@ def make_tuner(spec: TuneSpec, root: Path, num_classes: int, data, progress: boo
                     directory=str(root), project_name=KT_PROJECT, overwrite=False)
 
 
+def preflight(spec: TuneSpec, data_dir: str | None = None, check: bool = True) -> tuple[DataCache, int]:
+    """Everything a search checks before it trains: the data (loaded once, cached), the
+    objective against the class count, and (``check``) that the budget admits a configuration
+    and every searched value builds. Returns the data cache and the class count."""
+    from zoo.tune.spec import check_feasible, check_values
+
+    data = DataCache(spec, data_dir)
+    train, _ = data(spec.resolutions()[0])  # bad data paths fail here, before any model
+    num_classes = int(train.num_classes)
+    if spec.objective == "val_top5" and num_classes < TOP5_MIN_CLASSES:
+        raise ValueError(f"{spec.path}: objective 'val_top5' needs at least {TOP5_MIN_CLASSES} classes "
+                         f"(zoo.training reports no top-5 below that); the data has {num_classes}")
+    if check:
+        feasible = check_feasible(spec, num_classes)
+        check_values(spec, num_classes, feasible["feasible"])
+    return data, num_classes
+
+
 def run_search(spec: TuneSpec, runs_dir: str | Path = "runs/tuning", *, data_dir: str | None = None,
                check: bool = True, restart: bool = False, verbose: int = 1) -> Path:
     """Run (or resume) the search; returns the project folder. Writes no report.
@@ -358,18 +376,8 @@ def run_search(spec: TuneSpec, runs_dir: str | Path = "runs/tuning", *, data_dir
     """
     import keras
 
-    from zoo.tune.spec import check_feasible, check_values
-
-    data = DataCache(spec, data_dir)
-    train, _ = data(spec.resolutions()[0])  # bad data paths fail here, before any model
-    num_classes = int(train.num_classes)
-    if spec.objective == "val_top5" and num_classes < TOP5_MIN_CLASSES:
-        raise ValueError(f"{spec.path}: objective 'val_top5' needs at least {TOP5_MIN_CLASSES} classes "
-                         f"(zoo.training reports no top-5 below that); the data has {num_classes}")
     is_worker = dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
-    if check and not is_worker:
-        feasible = check_feasible(spec, num_classes)
-        check_values(spec, num_classes, feasible["feasible"])
+    data, num_classes = preflight(spec, data_dir, check=check and not is_worker)
     keras.backend.clear_session()
     root = prepare_project(spec, runs_dir, restart=restart and not is_worker)
     if not is_worker:

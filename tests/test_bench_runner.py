@@ -395,10 +395,13 @@ def test_quick_suite_on_shared_cifar10(shared_data, tmp_path):
     assert f"tensorboard --logdir {out / 'tb'}" in proc.stdout
     rows = read_rows(out / "results.csv")
     assert len(rows) == 6 and {r["model"] for r in rows} == {"convnet", "resnet20", "shufflenet", "mobilenet"}
-    # One epoch on 500 images says the pipeline works, not how good a model is: no accuracy bar.
-    assert all(0 <= r["top1"] <= 1 and r["top5"] is None and r["latency_ms"] > 0 for r in rows)
+    # The main job's first impression: every row clearly above chance (10 classes: 10%). Measured
+    # 26.5-36.5% on the shared 2-core machine; 0.18 leaves room for another machine's numerics.
+    assert all(0.18 <= r["top1"] <= 1 and r["top5"] is None and r["latency_ms"] > 0 for r in rows), \
+        [(r["model"], r["config"], r["top1"]) for r in rows]
+    assert "all 6 configurations above chance (10%)" in proc.stdout
     table = (out / "results.md").read_text()
-    assert "CIFAR-10 (JPEG copy" in table and "train 500 images (subset per_class=50, seed=0)" in table
+    assert "CIFAR-10 (JPEG copy" in table and "train 1000 images (subset per_class=100, seed=0)" in table
     assert "ZOO_DATA_DIR=" in table and "zoo bench" in table
 
 

@@ -23,8 +23,8 @@ from zoo.bench.spec import RunConfig, Suite, load_suite, validate_models
 from zoo.experiment import dataset as ds_spec
 from zoo.experiment.dataset import dataset_label, relative, subset_text
 
-RESULTS_CSV, RESULTS_MD, PARETO_PNG, ENV_JSON, SUITE_COPY, TB_DIR = (
-    "results.csv", "results.md", "pareto.png", "env.json", "suite.toml", "tb")
+RESULTS_CSV, RESULTS_MD, PARETO_PNG, ENV_JSON, SUITE_COPY, TB_DIR, CHECKPOINTS = (
+    "results.csv", "results.md", "pareto.png", "env.json", "suite.toml", "tb", "checkpoints")
 
 
 def default_out(suite: Suite) -> Path:
@@ -114,6 +114,7 @@ class BenchRunner:
         for name in (RESULTS_CSV, RESULTS_MD, PARETO_PNG, ENV_JSON, SUITE_COPY):
             (self.out / name).unlink(missing_ok=True)
         shutil.rmtree(self.out / TB_DIR, ignore_errors=True)
+        shutil.rmtree(self.out / CHECKPOINTS, ignore_errors=True)
 
     def prepare(self, download: bool = True):
         """Everything that can fail on bad input, in cheap-to-expensive order (a dry run: all of it,
@@ -208,9 +209,11 @@ class BenchRunner:
         run_dir = self.out / TB_DIR / cfg.run_id
         shutil.rmtree(run_dir, ignore_errors=True)  # leftovers of an interrupted attempt
         timing = self.suite.run.timing if self.suite.run.latency else None
-        _, metrics = train_configuration(cfg, Splits(self.train_ds, self.val_ds), self.suite.recipe_for(cfg),
-                                         self.suite.input_shape, log_dir=run_dir, progress=self.progress,
-                                         latency=timing)
+        model, metrics = train_configuration(cfg, Splits(self.train_ds, self.val_ds), self.suite.recipe_for(cfg),
+                                             self.suite.input_shape, log_dir=run_dir, progress=self.progress,
+                                             latency=timing)
+        if res.is_valid(metrics):
+            metrics["checkpoint"] = self.save_checkpoint(cfg, model, metrics)
         row = {"run_id": cfg.run_id, "model": cfg.model, "config": cfg.config, "knobs": dict(cfg.knobs),
                "recipe_overrides": dict(cfg.recipe), "seed": cfg.seed,
                "dataset": self.suite.dataset["name"], "image_size": self.suite.image_size,
@@ -218,6 +221,18 @@ class BenchRunner:
         row["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._record(cfg, row, run_dir)
         return row
+
+    def save_checkpoint(self, cfg: RunConfig, model, metrics: dict[str, Any]) -> str:
+        """The trained model, 0-255 RGB in, with its class names: ``checkpoints/<run id>.keras``."""
+        from zoo.checkpoint import save_checkpoint
+
+        relative_path = f"{CHECKPOINTS}/{cfg.run_id}.keras"
+        save_checkpoint(model, self.out / relative_path, class_names=self.train_ds.class_names,
+                        info={"run_id": cfg.run_id, "model": cfg.model, "knobs": dict(cfg.knobs),
+                              "recipe_overrides": dict(cfg.recipe), "seed": cfg.seed, "suite": self.suite.name,
+                              "dataset": self.suite.dataset["name"], "top1": metrics.get("top1"),
+                              "reproduce": self.command})
+        return relative_path
 
     def _record(self, cfg: RunConfig, row: dict[str, Any], run_dir: Path) -> None:
         from zoo.experiment import tensorboard as tb
@@ -279,6 +294,9 @@ class BenchRunner:
                 if src.is_dir():
                     shutil.rmtree(dst, ignore_errors=True)
                     shutil.copytree(src, dst)
+                if row.get("checkpoint") and (other / row["checkpoint"]).is_file():
+                    (self.out / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(other / row["checkpoint"], self.out / row["checkpoint"])
                 res.append_row(self.out / RESULTS_CSV, {**row, "config": cfg.config, "knobs": dict(cfg.knobs),
                                                         "recipe_overrides": dict(cfg.recipe)})
                 reused = True

@@ -40,5 +40,6 @@ def run(args) -> int:
     print(runner.reading())
     print(f"\ntable:       {out / 'results.md'}\nrows:        {out / 'results.csv'}\n"
           f"plot:        {out / 'pareto.png'}\nenvironment: {out / 'env.json'}\n"
+          f"models:      {out / 'checkpoints'}/<run id>.keras (zoo predict, zoo.load_model)\n"
           f"TensorBoard: tensorboard --logdir {out / TB_DIR}")
     return 0

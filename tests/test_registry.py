@@ -151,3 +151,93 @@ def test_cli_list_knobs(capsys):
 def test_cli_list_no_match_is_a_clear_error(capsys):
     assert zoo_main(["list", "no_such_model*"]) == 2
     assert "no model matches 'no_such_model*'" in capsys.readouterr().err
+
+
+# --- one statement per rule: the registry runs them all before the builder -------------------
+
+
+def _numeric_knobs(name):
+    return [k for k, knob in zoo.model_knobs(name).items()
+            if isinstance(knob.default, (int, float)) and not isinstance(knob.default, bool)]
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_every_numeric_knob_refuses_inf_and_nan(name, layer_count):
+    """inf used to reach round_channels (OverflowError) or a layer; now the standard message."""
+    for knob in _numeric_knobs(name):
+        for bad in (float("inf"), float("-inf"), float("nan")):
+            with pytest.raises(ValueError, match=rf"{name}: invalid {knob}={bad!r}; allowed: .*finite"):
+                zoo.build(name, **{knob: bad})
+    assert layer_count == []
+
+
+def test_non_finite_inside_a_tuple_knob(layer_count):
+    with pytest.raises(ValueError, match="invalid dilations=.*finite"):
+        zoo.build("dilated", dilations=(1, float("nan")))
+    assert layer_count == []
+
+
+def test_knob_rules_come_from_registration():
+    """A rule is a (check, text) pair or a list of choices; a bare text has no check and is refused."""
+    width = zoo.model_knobs("mobilenet")["width"]
+    assert width.check is not None and width.accepts(0.5) and not width.accepts(0)
+    assert width.allowed.startswith("a number > 0")
+    with pytest.raises(TypeError, match="a rule is a \\(check, 'allowed text'\\) pair"):
+        register("zoo_test_bare_rule", knobs={"foo": "anything"})(lambda *, foo=1, name="x": None)
+    assert "zoo_test_bare_rule" not in zoo.list_models()
+
+
+def test_choices_do_not_take_bools_for_numbers(layer_count):
+    """True == 1 in Python; groups=True used to build a 1-group AlexNet."""
+    with pytest.raises(ValueError, match=r"groups=True; allowed: one of \[1, 2, 4"):
+        zoo.build("alexnet", groups=True)
+    with pytest.raises(ValueError, match="include_top=1"):
+        zoo.build("resnet20", include_top=1)
+    assert layer_count == []
+
+
+def test_calling_a_builder_directly_runs_the_same_checks(layer_count):
+    from zoo.models.mobilenet import mobilenet
+
+    with pytest.raises(ValueError, match="mobilenet: invalid width=0; allowed: a number > 0"):
+        mobilenet(width=0)
+    assert layer_count == []
+
+
+def test_small_input_stride_plan_is_one_rule():
+    from zoo.common import small_input_strides
+
+    assert small_input_strides([2, 1, 2, 2, 2], True) == [1, 1, 1, 2, 2]  # the first two stride-2 layers
+    assert small_input_strides([2, 1, 2, 2, 2], False) == [2, 1, 2, 2, 2]
+    assert small_input_strides([4, 2, 2], True, count=1) == [1, 2, 2]
+
+
+# --- the input size each family needs -----------------------------------------------------------
+
+
+def test_min_input_size_is_declared_and_asked_for():
+    assert registry.min_input_size("mobilenet") == 32
+    assert registry.min_input_size("mobilenet", {"input_shape": (32, 32, 3)}) == 8  # small_input auto
+    assert registry.min_input_size("mobilenet", {"output_stride": 16}) == 16
+    assert registry.min_input_size("xception") == 7 and registry.min_input_size("xception", {"small_input": True}) == 5
+    assert registry.min_input_size("resnet20") == 4
+    assert registry.min_input_size("alexnet") == 63
+
+
+FAMILY_SMALL = {  # narrow settings so the builds at the minimum size stay quick
+    "alexnet": {"fc_units": 8}, "convnet": {"width": 0.25}, "dilated": {"width": 0.25},
+    "mobilenet": {"width": 0.25}, "mobilenet_v2": {"width": 0.35}, "resnet": {"width": 0.25},
+    "shufflenet": {"width": 0.25}, "shufflenet_v2": {"width": 0.5}, "squeezenet": {"version": "1.1"},
+    "xception": {"width": 0.25, "middle_blocks": 0},
+}
+
+
+@pytest.mark.parametrize("family", sorted({zoo.get_spec(n).family for n in zoo.list_models()}))
+def test_min_input_size_builds_and_one_less_is_refused(family, layer_count):
+    knobs = {**FAMILY_SMALL.get(family, {}), "small_input": False, "num_classes": 3}
+    side = registry.min_input_size(family, knobs)
+    with pytest.raises(ValueError, match=rf"input_shape=\({side - 1}, {side - 1}, 3\).*>= {side} "):
+        zoo.build(family, input_shape=(side - 1, side - 1, 3), **knobs)
+    assert layer_count == []
+    model = zoo.build(family, input_shape=(side, side, 3), **knobs)
+    assert model.output_shape == (None, 3)

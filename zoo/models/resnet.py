@@ -17,7 +17,7 @@ import keras
 
 from zoo.blocks import classifier_head, conv_bn_act
 from zoo.blocks.residual import basic_block
-from zoo.common import check_choice, check_head, check_input_shape, check_positive, invalid, round_channels
+from zoo.common import is_int, is_positive, round_channels
 from zoo.registry import register
 
 PAPER = "https://arxiv.org/abs/1512.03385"
@@ -29,14 +29,10 @@ TOTAL_STRIDE = 4
 PAPER_DEPTHS = (20, 32, 44, 56, 110, 1202)
 
 
-def _check_depth(owner, depth):
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise invalid(owner, "depth", depth, f"6n+2 with n >= 1, e.g. {', '.join(map(str, PAPER_DEPTHS))}")
-
-
-@register("resnet", paper=PAPER, knobs={
-    "depth": "6n+2 with n >= 1: 20, 32, 44, 56, 110 in the paper",
-    "width": "a number > 0: width multiplier on the 16/32/64 stage channels",
+@register("resnet", paper=PAPER, min_input_size=TOTAL_STRIDE, knobs={
+    "depth": (lambda v: is_int(v) and v >= 8 and (v - 2) % 6 == 0,
+              f"6n+2 with n >= 1, e.g. {', '.join(map(str, PAPER_DEPTHS))} (the paper's)"),
+    "width": (is_positive, "a number > 0: width multiplier on the 16/32/64 stage channels"),
 }, variants={
     "resnet20": {"depth": 20, "name": "resnet20"},
     "resnet32": {"depth": 32, "name": "resnet32"},
@@ -58,13 +54,6 @@ def resnet(*, depth=20, width=1.0, input_shape=(32, 32, 3), num_classes=10, incl
         include_top, pooling, num_classes, classifier_activation, dropout, name: as in
             keras.applications (the paper uses no dropout, hence 0).
     """
-    owner = "resnet"
-    _check_depth(owner, depth)
-    check_positive(owner, "width", width)
-    check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    input_shape = check_input_shape(owner, input_shape, min_size=TOTAL_STRIDE)
-    check_choice(owner, "small_input", small_input, [None, True, False])
-
     widen = partial(round_channels, multiplier=width)
     blocks_per_stage = (depth - 2) // 6
     inputs = keras.Input(input_shape)

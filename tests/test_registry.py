@@ -241,3 +241,40 @@ def test_min_input_size_builds_and_one_less_is_refused(family, layer_count):
     assert layer_count == []
     model = zoo.build(family, input_shape=(side, side, 3), **knobs)
     assert model.output_shape == (None, 3)
+
+
+# --- the size cap ---------------------------------------------------------------------------------
+
+
+def test_size_cap_refuses_huge_widths_before_any_layer(layer_count):
+    """width=1000 used to try a 73 GB kernel; 1e308 overflowed the channel arithmetic."""
+    with pytest.raises(ValueError, match=r"mobilenet: \{'width': 1000\} would have about [\d,]+ parameters, "
+                                         r"over the size cap of 500,000,000 .*ZOO_MAX_PARAMS"):
+        zoo.build("mobilenet", width=1000)
+    with pytest.raises(ValueError, match="too many parameters to count.*ZOO_MAX_PARAMS=0"):
+        zoo.build("mobilenet", width=1e308)
+    with pytest.raises(ValueError, match="size cap"):
+        zoo.build("resnet", depth=6 * 10**7 + 2)
+    with pytest.raises(ValueError, match="size cap"):
+        zoo.build("alexnet", input_shape=(4096, 4096, 3))  # fc6 grows with the input
+    assert layer_count == []
+
+
+def test_size_cap_is_set_by_the_environment(monkeypatch):
+    monkeypatch.setenv("ZOO_MAX_PARAMS", "100_000")
+    with pytest.raises(ValueError, match="size cap of 100,000"):
+        registry.check_knobs("resnet20", {})  # 271k parameters
+    monkeypatch.setenv("ZOO_MAX_PARAMS", "0")
+    registry.check_knobs("mobilenet", {"width": 1000})  # no cap
+    monkeypatch.setenv("ZOO_MAX_PARAMS", "lots")
+    with pytest.raises(ValueError, match="invalid ZOO_MAX_PARAMS='lots'"):
+        registry.check_knobs("resnet20", {})
+
+
+@pytest.mark.parametrize("name, knobs", [
+    ("xception", {}), ("shufflenet_v2_x2_0", {}), ("alexnet", {"groups": 1}), ("mobilenet_v2_w140", {}),
+    ("mobilenet_conv", {}), ("resnet", {"depth": 1202}),
+])
+def test_size_cap_keeps_the_largest_models_in_use(name, knobs):
+    knobs = registry.check_knobs(name, knobs)
+    assert registry.estimate_params(name, knobs) < registry.MAX_PARAMS

@@ -106,6 +106,23 @@ def smallest_side(final_side: Callable[[int], int], limit: int = 4096) -> int:
     return next((s for s in range(1, limit) if final_side(s) >= 1), limit)
 
 
+def conv_params(in_channels: int, filters: int, kernel_size: int = 1, *, groups: int = 1,
+                bias: bool = False, bn: bool = True) -> int:
+    """Parameters of a conv [-> BN] layer (BN counts 4 per channel, as ``count_params`` does).
+
+    The arithmetic of the families' ``estimate_params``, which the registry's size cap uses
+    before any layer exists. A depthwise conv is ``conv_params(1, channels * multiplier, k)``,
+    a Dense layer ``conv_params(features, units, bias=True, bn=False)``.
+    """
+    weights = kernel_size * kernel_size * (in_channels // groups) * filters
+    return weights + (filters if bias else 0) + (4 * filters if bn else 0)
+
+
+def input_channels(input_shape: Sequence[int]) -> int:
+    """Channels of an (H, W, C) or (C, H, W) input shape under the current data format."""
+    return input_shape[-1] if keras.config.image_data_format() == "channels_last" else input_shape[0]
+
+
 def dataclass_from_table(cls, table: Any, source: str, what: str):
     """``cls(**table)`` for a spec-file table, with errors that name ``source`` and the key.
 

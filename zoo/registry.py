@@ -13,7 +13,11 @@ before the builder is called, so a bad value fails before any layer exists:
 2. rules across knobs: the family's own ``check`` (e.g. a group count that must divide
    every layer's channels);
 3. the input size: the family's ``min_input_size`` (its downsampling), for the resolved
-   ``small_input``.
+   ``small_input``;
+4. the size cap: the family's ``estimate_params`` (plain arithmetic, no layers) must not
+   exceed ``MAX_PARAMS`` = 500M parameters (2 GB of float32 weights; the largest model in
+   use, AlexNet, has 61M). Raise or lift the cap with the environment variable
+   ``ZOO_MAX_PARAMS`` (an integer; ``0`` means no cap).
 
 Errors read ``"<model>: invalid <knob>=<value>; allowed: <text>"`` (``zoo.common.invalid``).
 The builder then gets every knob, checked, with ``input_shape`` as a tuple and
@@ -27,6 +31,7 @@ import fnmatch
 import functools
 import inspect
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +39,9 @@ from types import MappingProxyType
 from typing import Any
 
 from zoo.common import SMALL_INPUT_SIZE, invalid, is_int, is_number, is_positive_int, is_small_input, spatial_size
+
+MAX_PARAMS = 500_000_000
+"""Default size cap (parameters); the environment variable ``ZOO_MAX_PARAMS`` overrides it."""
 
 Rule = tuple[Callable[[Any], bool], str]
 """A knob rule: ``(check(value) -> bool, "allowed values, in words")``."""
@@ -86,9 +94,10 @@ class ModelSpec:
     """A registered name: the builder, the knobs fixed by this variant, and where it comes from.
 
     ``min_input_size`` (an int, or a function of the checked knobs) is the smallest height
-    and width the network can downsample; ``check`` (a function of the checked knobs
-    returning ``(knob, allowed)`` or None) states the family's rules that involve several
-    knobs at once.
+    and width the network can downsample; ``estimate_params`` (a function of the checked
+    knobs) is the parameter count the size cap compares; ``check`` (a function of the
+    checked knobs returning ``(knob, allowed)`` or None) states the family's rules that
+    involve several knobs at once.
     """
 
     name: str
@@ -100,6 +109,7 @@ class ModelSpec:
     description: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
     min_input_size: int | Callable[[Mapping[str, Any]], int] = 1
+    estimate_params: Callable[[Mapping[str, Any]], int] | None = None
     check: Callable[[Mapping[str, Any]], tuple[str, str] | None] | None = None
 
     def knob_defaults(self) -> dict[str, Any]:
@@ -152,6 +162,7 @@ def register(name: str | None = None, *, family: str | None = None, paper: str =
              description: str = "", knobs: Mapping[str, Any] | None = None,
              variants: Mapping[str, Mapping[str, Any]] | None = None,
              min_input_size: int | Callable[[Mapping[str, Any]], int] = 1,
+             estimate_params: Callable[[Mapping[str, Any]], int] | None = None,
              check: Callable[[Mapping[str, Any]], tuple[str, str] | None] | None = None,
              **defaults: Any):
     """Decorator: register a family builder under ``name`` (default: the function's name).
@@ -164,6 +175,8 @@ def register(name: str | None = None, *, family: str | None = None, paper: str =
             ``{"squeezenet1_1": {"version": "1.1"}}``.
         min_input_size: the smallest height/width the network downsamples, as an int or
             a function of the checked knobs (``small_input`` already True or False).
+        estimate_params: a function of the checked knobs giving the parameter count (plain
+            arithmetic, see ``zoo.common.conv_params``); the size cap compares it.
         check: a function of the checked knobs for rules across several knobs: returns
             ``(knob, allowed text)`` for the first one broken, or None.
         **defaults: knobs fixed for ``name`` itself.
@@ -188,7 +201,8 @@ def register(name: str | None = None, *, family: str | None = None, paper: str =
                 raise TypeError(f"variant {var_name!r} fixes unknown knobs {sorted(bad)}")
             _REGISTRY[var_name] = ModelSpec(var_name, fam, fn, MappingProxyType(dict(fixed)),
                                             MappingProxyType(kn), paper, description_,
-                                            min_input_size=min_input_size, check=check)
+                                            min_input_size=min_input_size, estimate_params=estimate_params,
+                                            check=check)
 
         @functools.wraps(fn)
         def checked(**kwargs):
@@ -266,12 +280,45 @@ def _check_input_size(name: str, spec: ModelSpec, input_shape: tuple, knobs: Map
                   f"height and width >= {needed} (the network's downsampling needs it{hint})")
 
 
+def max_params() -> int | None:
+    """The size cap in parameters: ``ZOO_MAX_PARAMS`` when set (0 = no cap), else ``MAX_PARAMS``."""
+    raw = os.environ.get("ZOO_MAX_PARAMS", "").strip().replace("_", "")
+    if not raw:
+        return MAX_PARAMS
+    if not raw.isdigit():
+        raise ValueError(f"invalid ZOO_MAX_PARAMS={os.environ['ZOO_MAX_PARAMS']!r}; "
+                         "allowed: an integer >= 0 (0 = no cap)")
+    return int(raw) or None
+
+
+def _check_size(name: str, spec: ModelSpec, knobs: Mapping[str, Any]) -> None:
+    cap = max_params()
+    if cap is None or spec.estimate_params is None:
+        return
+    try:
+        params = spec.estimate_params(knobs)
+    except OverflowError:  # a width like 1e308 overflows the channel arithmetic itself
+        params = math.inf
+    if params > cap:
+        changed = {k: v for k, v in knobs.items() if v != spec.knobs[k].default and k != "small_input"}
+        about = f"about {params:,} parameters" if params != math.inf else "too many parameters to count"
+        raise ValueError(f"{name}: {changed or 'the defaults'} would have {about}, over the size cap of "
+                         f"{cap:,} (zoo.registry.MAX_PARAMS); lower the knobs, or raise the cap with the "
+                         f"environment variable ZOO_MAX_PARAMS (e.g. ZOO_MAX_PARAMS={_suggest(params)}; "
+                         "0 = no cap)")
+
+
+def _suggest(params: float) -> str:
+    return "0" if params == math.inf else str(10 ** math.ceil(math.log10(params + 1)))
+
+
 def check_knobs(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Full keyword set for the builder, every rule run (see the module docstring).
 
     Raises:
         TypeError: an unknown keyword.
-        ValueError: a value a rule refuses, or an input too small for the network.
+        ValueError: a value a rule refuses, an input too small for the network, or a
+            configuration past the size cap.
     """
     spec = get_spec(name)
     knobs = _checked_values(name, spec, kwargs)
@@ -281,6 +328,7 @@ def check_knobs(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         raise invalid(name, knob, knobs[knob], allowed)
     if "input_shape" in knobs:
         _check_input_size(name, spec, knobs["input_shape"], knobs)
+    _check_size(name, spec, knobs)
     return knobs
 
 
@@ -289,6 +337,13 @@ def min_input_size(name: str, knobs: Mapping[str, Any] | None = None) -> int:
     from ``input_shape`` as ``build`` does): ``min_input_size("mobilenet")`` is 32."""
     spec = get_spec(name)
     return _min_side(spec, _checked_values(name, spec, knobs or {}))
+
+
+def estimate_params(name: str, knobs: Mapping[str, Any] | None = None) -> int | None:
+    """The parameter count the size cap compares (None when the family gives no estimate)."""
+    spec = get_spec(name)
+    knobs = _checked_values(name, spec, knobs or {})
+    return None if spec.estimate_params is None else spec.estimate_params(knobs)
 
 
 def build(name: str, **kwargs: Any):

@@ -26,7 +26,7 @@ import keras
 from keras import layers
 
 from zoo.blocks.conv_bn_act import conv_bn_act
-from zoo.common import is_positive_int, smallest_side
+from zoo.common import conv_params, input_channels, is_positive_int, smallest_side, spatial_size
 from zoo.registry import register
 
 # (name, filters, kernel, stride, grouped across the two GPUs, 3x3/2 max-pool after) -- Figure 2.
@@ -69,6 +69,22 @@ def _final_side(side, small_input):
     return side
 
 
+def _estimate_params(knobs):
+    bn, c = knobs["norm"] == "bn", input_channels(knobs["input_shape"])
+    n = 0
+    for layer_name, filters, kernel, _, grouped, _ in FEATURES:
+        if layer_name == "conv1" and knobs["small_input"]:
+            kernel = SMALL_CONV1[0]
+        n += conv_params(c, filters, kernel, groups=knobs["groups"] if grouped else 1, bias=not bn, bn=bn)
+        c = filters
+    if not knobs["include_top"]:
+        return n
+    h, w = (_final_side(side, knobs["small_input"]) for side in spatial_size(knobs["input_shape"]))
+    fc = knobs["fc_units"]
+    return n + sum(conv_params(a, b, bias=True, bn=False) for a, b in
+                   ((h * w * c, fc), (fc, fc), (fc, knobs["num_classes"])))
+
+
 @register(
     "alexnet",
     paper="https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks",
@@ -78,6 +94,7 @@ def _final_side(side, small_input):
         "norm": [None, "bn"],
     },
     min_input_size=lambda k: smallest_side(lambda side: _final_side(side, k["small_input"])),
+    estimate_params=_estimate_params,
 )
 def alexnet(*, groups=2, fc_units=4096, norm=None, input_shape=(224, 224, 3), num_classes=1000,
             include_top=True, pooling=None, classifier_activation="softmax", dropout=0.5,

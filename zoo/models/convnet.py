@@ -13,10 +13,12 @@ import math
 import keras
 from keras import layers
 
-from zoo.blocks import classifier_head, conv_bn_act
+from zoo.blocks import classifier_head, conv_bn_act, head_params
 from zoo.blocks.conv_bn_act import BN_EPSILON, activation
 from zoo.common import (
     channel_axis,
+    conv_params,
+    input_channels,
     is_positive,
     is_positive_int,
     round_channels,
@@ -56,6 +58,25 @@ def _check(knobs):
     return None
 
 
+def _unit_params(kind, cin, cout, *, groups, reduction):
+    if kind == "pointwise":
+        narrow = max(1, cout // reduction)
+        return conv_params(cin, narrow) + conv_params(narrow, narrow, 3) + conv_params(narrow, cout)
+    if kind == "separable":  # depthwise 3x3 -> pointwise 1x1, one BN after both
+        return conv_params(1, cin, 3, bn=False) + conv_params(cin, cout)
+    return conv_params(cin, cout, 3, groups=groups if kind == "grouped" else 1)
+
+
+def _estimate_params(knobs):
+    stem, *stages = _channels(knobs["width"])
+    n, c = conv_params(input_channels(knobs["input_shape"]), stem, 3), stem
+    for filters in stages:
+        for _ in range(UNITS_PER_STAGE):
+            n += _unit_params(knobs["conv"], c, filters, groups=knobs["groups"], reduction=knobs["reduction"])
+            c = filters
+    return n + head_params(c, knobs)
+
+
 def _unit(x, kind, filters, *, strides, dilation, groups, reduction, name):
     """One swappable unit: the chosen convolution -> BN -> ReLU.
 
@@ -77,7 +98,7 @@ def _unit(x, kind, filters, *, strides, dilation, groups, reduction, name):
 
 
 @register("convnet", check=_check, min_input_size=lambda k: math.prod(_strides(k["small_input"])),
-          knobs={
+          estimate_params=_estimate_params, knobs={
     "conv": list(CONV_KINDS),
     "width": (is_positive, "a number > 0: width multiplier on every layer's channels"),
     "dilation": (is_positive_int, "an integer >= 1: dilation rate of the 'dilated' kind (1 means 2)"),

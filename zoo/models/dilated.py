@@ -27,8 +27,8 @@ from keras import layers
 
 from zoo.blocks.conv_bn_act import conv_bn_act
 from zoo.blocks.dilated import BASIC_DILATIONS, context_module
-from zoo.blocks.head import classifier_head
-from zoo.common import is_positive, is_positive_int, round_channels, small_input_strides
+from zoo.blocks.head import classifier_head, head_params
+from zoo.common import conv_params, input_channels, is_positive, is_positive_int, round_channels, small_input_strides
 from zoo.registry import register
 
 # (filters, 3x3 convs) per front-end stage; each stage ends with a 3x3/2 max-pool.
@@ -39,6 +39,16 @@ POOL_SIZE, POOL_STRIDE = 3, 2
 def _strides(small_input):
     """Strides of the front end's max-pools."""
     return small_input_strides([POOL_STRIDE] * len(FRONT_END), small_input)
+
+
+def _estimate_params(knobs):
+    n, c = 0, input_channels(knobs["input_shape"])
+    for filters, convs in FRONT_END:
+        filters = round_channels(filters, knobs["width"])
+        n += conv_params(c, filters, 3) + (convs - 1) * conv_params(filters, filters, 3)
+        c = filters
+    n += len(knobs["dilations"]) * conv_params(c, c, 3) + conv_params(c, c)  # the context module
+    return n + head_params(c, knobs)
 
 
 @register(
@@ -52,6 +62,7 @@ def _strides(small_input):
         "context": [True, False],
     },
     min_input_size=lambda k: math.prod(_strides(k["small_input"])),
+    estimate_params=_estimate_params,
     variants={"dilated_plain": {"context": False}},
 )
 def dilated(*, dilations=BASIC_DILATIONS, width=1.0, context=True, input_shape=(224, 224, 3),

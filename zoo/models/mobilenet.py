@@ -16,9 +16,9 @@ from functools import partial
 
 import keras
 
-from zoo.blocks import classifier_head, conv_bn_act
+from zoo.blocks import classifier_head, conv_bn_act, head_params
 from zoo.blocks.separable import depthwise_separable
-from zoo.common import is_positive, is_positive_int, round_channels, small_input_strides
+from zoo.common import conv_params, input_channels, is_positive, is_positive_int, round_channels, small_input_strides
 from zoo.registry import register, width_variants
 
 PAPER = "https://arxiv.org/abs/1704.04861"
@@ -66,6 +66,20 @@ def _plan(small_input, output_stride):
     return plan_strides(small_input_strides([2] + [s for _, s in UNITS], small_input), output_stride)
 
 
+def _estimate_params(knobs):
+    widen = partial(round_channels, multiplier=knobs["width"])
+    dm = knobs["depth_multiplier"]
+    c = widen(STEM_CHANNELS)
+    n = conv_params(input_channels(knobs["input_shape"]), c, 3)
+    for filters, _ in UNITS:
+        if knobs["conv"] == "separable":
+            n += conv_params(1, c * dm, 3) + conv_params(c * dm, widen(filters))
+        else:
+            n += conv_params(c, widen(filters), 3)
+        c = widen(filters)
+    return n + head_params(c, knobs)
+
+
 @register("mobilenet", paper=PAPER, knobs={
     "width": (is_positive, "a number > 0: the width multiplier alpha (0.25, 0.5, 0.75, 1.0 in the paper)"),
     "depth_multiplier": (is_positive_int,
@@ -73,6 +87,7 @@ def _plan(small_input, output_stride):
     "conv": list(CONV_KINDS),
     "output_stride": list(OUTPUT_STRIDES),
 }, min_input_size=lambda k: total_stride(_plan(k["small_input"], k["output_stride"])),
+   estimate_params=_estimate_params,
    variants={**width_variants("mobilenet", (0.25, 0.5, 0.75)),
              "mobilenet_conv": {"conv": "standard", "name": "mobilenet_conv"}})
 def mobilenet(*, width=1.0, depth_multiplier=1, conv="separable", output_stride=None,

@@ -14,9 +14,9 @@ from functools import partial
 
 import keras
 
-from zoo.blocks import classifier_head, conv_bn_act
+from zoo.blocks import classifier_head, conv_bn_act, head_params
 from zoo.blocks.inverted_residual import inverted_residual
-from zoo.common import is_number, is_positive, round_channels, small_input_strides
+from zoo.common import conv_params, input_channels, is_number, is_positive, round_channels, small_input_strides
 from zoo.models.mobilenet import OUTPUT_STRIDES, plan_strides, total_stride
 from zoo.registry import register, width_variants
 
@@ -53,13 +53,26 @@ def _last_channels(width):
     return round_channels(LAST_CHANNELS, width) if width > 1 else LAST_CHANNELS
 
 
+def _estimate_params(knobs):
+    widen = partial(round_channels, multiplier=knobs["width"])
+    c = widen(STEM_CHANNELS)
+    n = conv_params(input_channels(knobs["input_shape"]), c, 3)
+    for t, filters, _, _ in _blocks(knobs["expansion"]):
+        hidden = int(c * t)
+        n += (conv_params(c, hidden) if t != 1 else 0) + conv_params(1, hidden, 3) + conv_params(hidden, widen(filters))
+        c = widen(filters)
+    last = _last_channels(knobs["width"])
+    n += conv_params(c, last)
+    return n + head_params(last, knobs)
+
+
 @register("mobilenet_v2", paper=PAPER, knobs={
     "width": (is_positive, "a number > 0: the width multiplier (0.35 to 1.4 in the paper)"),
     "expansion": (lambda v: is_number(v) and v >= 1,
                   "a number >= 1: expansion factor t of the bottlenecks (the paper's 6)"),
     "output_stride": list(OUTPUT_STRIDES),
 }, min_input_size=lambda k: total_stride(_plan(k["small_input"], k["output_stride"])),
-   variants=width_variants("mobilenet_v2", (0.35, 0.5, 0.75, 1.4)))
+   estimate_params=_estimate_params, variants=width_variants("mobilenet_v2", (0.35, 0.5, 0.75, 1.4)))
 def mobilenet_v2(*, width=1.0, expansion=6, output_stride=None, input_shape=(224, 224, 3),
                  num_classes=1000, include_top=True, pooling=None, classifier_activation="softmax",
                  dropout=0.0, small_input=None, name="mobilenet_v2"):

@@ -15,9 +15,9 @@ from functools import partial
 
 import keras
 
-from zoo.blocks import classifier_head, conv_bn_act
+from zoo.blocks import classifier_head, conv_bn_act, head_params
 from zoo.blocks.residual import basic_block
-from zoo.common import is_int, is_positive, round_channels
+from zoo.common import conv_params, input_channels, is_int, is_positive, round_channels
 from zoo.registry import register
 
 PAPER = "https://arxiv.org/abs/1512.03385"
@@ -29,7 +29,19 @@ TOTAL_STRIDE = 4
 PAPER_DEPTHS = (20, 32, 44, 56, 110, 1202)
 
 
-@register("resnet", paper=PAPER, min_input_size=TOTAL_STRIDE, knobs={
+def _estimate_params(knobs):
+    widen = partial(round_channels, multiplier=knobs["width"])
+    blocks = (knobs["depth"] - 2) // 6
+    c = widen(STEM_CHANNELS)
+    n = conv_params(input_channels(knobs["input_shape"]), c, 3)
+    for channels, _ in STAGES:  # the first block of a stage changes the width, the others keep it
+        w = widen(channels)
+        n += conv_params(c, w, 3) + conv_params(w, w, 3) + (blocks - 1) * 2 * conv_params(w, w, 3)
+        c = w
+    return n + head_params(c, knobs)
+
+
+@register("resnet", paper=PAPER, min_input_size=TOTAL_STRIDE, estimate_params=_estimate_params, knobs={
     "depth": (lambda v: is_int(v) and v >= 8 and (v - 2) % 6 == 0,
               f"6n+2 with n >= 1, e.g. {', '.join(map(str, PAPER_DEPTHS))} (the paper's)"),
     "width": (is_positive, "a number > 0: width multiplier on the 16/32/64 stage channels"),

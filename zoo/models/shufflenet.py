@@ -29,9 +29,9 @@ import keras
 from keras import layers
 
 from zoo.blocks.conv_bn_act import conv_bn_act
-from zoo.blocks.head import classifier_head
+from zoo.blocks.head import classifier_head, head_params
 from zoo.blocks.shuffle_unit import shufflenet_v1_unit
-from zoo.common import is_positive, round_channels, small_input_strides
+from zoo.common import conv_params, input_channels, is_positive, round_channels, small_input_strides
 from zoo.registry import register
 
 # Output channels of stages 2, 3, 4 at 1x, per group count g (paper, Table 1).
@@ -66,6 +66,20 @@ def _check(knobs):
     return None
 
 
+def _estimate_params(knobs):
+    g = knobs["groups"]
+    stem, *stages = stage_widths(g, knobs["width"])
+    n, c = conv_params(input_channels(knobs["input_shape"]), stem, 3), stem
+    for stage, (out, repeats) in enumerate(zip(stages, STAGE_REPEATS)):
+        for unit in range(repeats):  # pw1 (dense in the very first unit) -> dw -> pw2 (branch width)
+            first_groups = 1 if stage == unit == 0 else g
+            branch = out - c if unit == 0 else out
+            n += conv_params(c, out // 4, groups=first_groups) + conv_params(1, out // 4, 3)
+            n += conv_params(out // 4, branch, groups=g)
+            c = out
+    return n + head_params(c, knobs)
+
+
 @register(
     "shufflenet",
     paper="https://arxiv.org/abs/1707.01083",
@@ -76,6 +90,7 @@ def _check(knobs):
     },
     check=_check,
     min_input_size=lambda k: math.prod(_strides(k["small_input"])),
+    estimate_params=_estimate_params,
     variants={f"shufflenet_g{g}": {"groups": g} for g in sorted(STAGE_CHANNELS)},
 )
 def shufflenet(*, groups=3, width=1.0, shuffle=True, input_shape=(224, 224, 3), num_classes=1000,

@@ -22,9 +22,9 @@ import keras
 from keras import layers
 
 from zoo.blocks.conv_bn_act import conv_bn_act
-from zoo.blocks.head import classifier_head
+from zoo.blocks.head import classifier_head, head_params
 from zoo.blocks.shuffle_unit import shufflenet_v2_unit
-from zoo.common import small_input_strides
+from zoo.common import conv_params, input_channels, small_input_strides
 from zoo.registry import register
 
 # Output channels of conv1, stage2, stage3, stage4, conv5 per width multiplier (Table 5).
@@ -42,11 +42,25 @@ def _strides(small_input):
     return small_input_strides([2, 2] + [2] * len(STAGE_REPEATS), small_input)
 
 
+def _estimate_params(knobs):
+    stem, *stages, last = STAGE_CHANNELS[knobs["width"]]
+    n, c = conv_params(input_channels(knobs["input_shape"]), stem, 3), stem
+    for out, repeats in zip(stages, STAGE_REPEATS):
+        half = out // 2
+        dw_pw = conv_params(1, half, 3) + conv_params(half, half)  # every branch2 ends depthwise -> 1x1
+        n += conv_params(1, c, 3) + 2 * conv_params(c, half) + dw_pw  # stride-2 unit: branch1, branch2
+        n += (repeats - 1) * (conv_params(half, half) + dw_pw)  # stride 1: branch2 on half the channels
+        c = out
+    n += conv_params(c, last)
+    return n + head_params(last, knobs)
+
+
 @register(
     "shufflenet_v2",
     paper="https://arxiv.org/abs/1807.11164",
     knobs={"width": sorted(STAGE_CHANNELS)},
     min_input_size=lambda k: math.prod(_strides(k["small_input"])),
+    estimate_params=_estimate_params,
     variants={f"shufflenet_v2_x{str(w).replace('.', '_')}": {"width": w} for w in sorted(STAGE_CHANNELS)},
 )
 def shufflenet_v2(*, width=1.0, input_shape=(224, 224, 3), num_classes=1000, include_top=True,

@@ -29,6 +29,8 @@ from zoo.blocks.fire import INITIALIZER as fire_init
 from zoo.blocks.fire import fire
 from zoo.common import (
     channel_axis,
+    conv_params,
+    input_channels,
     is_int,
     is_number,
     is_positive_int,
@@ -106,6 +108,21 @@ def _check(knobs):
     return None
 
 
+def _conv_params(cin, cout, kernel=1):
+    return conv_params(cin, cout, kernel, bias=True, bn=False)  # SqueezeNet: biases, no BN
+
+
+def _estimate_params(knobs):
+    filters, kernel, _ = VERSIONS[knobs["version"]]
+    n, c = _conv_params(input_channels(knobs["input_shape"]), filters, kernel), filters
+    for squeeze, e1, e3 in _widths(knobs):
+        n += _conv_params(c, squeeze) + _conv_params(squeeze, e1) + _conv_params(squeeze, e3, 3)
+        if knobs["bypass"] == "complex" and c != e1 + e3:
+            n += _conv_params(c, e1 + e3)
+        c = e1 + e3
+    return n + (_conv_params(c, knobs["num_classes"]) if knobs["include_top"] else 0)
+
+
 def _max_pool_ceil(x, *, strides, name):
     """3x3 max-pool with torchvision's ceil_mode=True output size (inputs are >= 0)."""
     if strides == 1:
@@ -135,6 +152,7 @@ def _max_pool_ceil(x, *, strides, name):
     },
     check=_check,
     min_input_size=_min_size,
+    estimate_params=_estimate_params,
     variants={"squeezenet1_0": {"version": "1.0"}, "squeezenet1_1": {"version": "1.1"}},
 )
 def squeezenet(*, version="1.0", squeeze_ratio=0.125, pct_3x3=0.5, base_e=128, incr_e=128, freq=2,

@@ -17,11 +17,13 @@ from functools import partial
 import keras
 from keras import layers
 
-from zoo.blocks import classifier_head, conv_bn_act
+from zoo.blocks import classifier_head, conv_bn_act, head_params
 from zoo.blocks.conv_bn_act import BN_EPSILON
 from zoo.blocks.separable import separable_conv_bn
 from zoo.common import (
     channel_axis,
+    conv_params,
+    input_channels,
     is_int,
     is_positive,
     round_channels,
@@ -51,6 +53,27 @@ def _min_size(knobs):
     return stride * (after_stem2 - 1) + 3  # first stem conv: 3x3 valid, stride 1 or 2
 
 
+def _sep_params(cin, cout):
+    """SeparableConv2D (3x3 depthwise, 1x1 pointwise, no BN between) -> BN."""
+    return conv_params(1, cin, 3, bn=False) + conv_params(cin, cout)
+
+
+def _estimate_params(knobs):
+    widen = partial(round_channels, multiplier=knobs["width"])
+    c0, c = widen(STEM_CHANNELS[0]), widen(STEM_CHANNELS[1])
+    n = conv_params(input_channels(knobs["input_shape"]), c0, 3) + conv_params(c0, c, 3)
+    blocks = [(widen(f), widen(f)) for f in ENTRY_CHANNELS] + [tuple(widen(f) for f in EXIT_CHANNELS)]
+    for i, (f0, f1) in enumerate(blocks):  # strided blocks: 1x1 shortcut + two separable convs
+        n += conv_params(c, f1) + _sep_params(c, f0) + _sep_params(f0, f1)
+        c = f1
+        if i == len(ENTRY_CHANNELS) - 1:  # the middle flow sits between entry and exit
+            n += knobs["middle_blocks"] * 3 * _sep_params(c, c)
+    for f in EXIT_TAIL:
+        n += _sep_params(c, widen(f))
+        c = widen(f)
+    return n + head_params(c, knobs)
+
+
 def _strided_block(x, filters, *, strides, act_first, name):
     """Two separable convs and a 3x3 max-pool, with a 1x1 strided conv on the shortcut."""
     shortcut = conv_bn_act(x, filters[1], 1, strides=strides, act=None, name=f"{name}_shortcut")
@@ -60,7 +83,7 @@ def _strided_block(x, filters, *, strides, act_first, name):
     return layers.Add(name=f"{name}_add")([x, shortcut])
 
 
-@register("xception", paper=PAPER, min_input_size=_min_size, knobs={
+@register("xception", paper=PAPER, min_input_size=_min_size, estimate_params=_estimate_params, knobs={
     "width": (is_positive, "a number > 0: width multiplier on every layer's channels"),
     "middle_blocks": (lambda v: is_int(v) and v >= 0,
                       "an integer >= 0: repeats of the middle flow (the paper's 8)"),

@@ -1,6 +1,7 @@
 """The registry: names, knobs, errors before any layer exists, and the ``zoo list`` command."""
 
 import functools
+import json
 
 import pytest
 import keras
@@ -212,6 +213,28 @@ def test_small_input_stride_plan_is_one_rule():
     assert small_input_strides([4, 2, 2], True, count=1) == [1, 2, 2]
 
 
+# --- classifier head: activation and class count ----------------------------------------------
+
+
+def test_unknown_classifier_activation_fails_in_the_registry(layer_count):
+    with pytest.raises(ValueError, match=r"classifier_activation='softmaxx'; allowed: None or a Keras "
+                                         r"activation name, e.g. 'softmax', 'sigmoid', 'linear'"):
+        zoo.build("mobilenet", classifier_activation="softmaxx")
+    assert layer_count == []
+    assert registry.check_knobs("resnet20", {"classifier_activation": "linear"})["classifier_activation"] == "linear"
+
+
+def test_one_class_softmax_is_refused_and_sigmoid_allowed(layer_count):
+    """A 1-unit softmax outputs 1.0 for every input; one sigmoid unit is a real binary classifier."""
+    with pytest.raises(ValueError, match=r"num_classes=1; .*use num_classes=2.*classifier_activation='sigmoid'"):
+        zoo.build("resnet20", num_classes=1)
+    assert layer_count == []
+    registry.check_knobs("resnet20", {"num_classes": 1, "include_top": False})  # no head, no problem
+    model = zoo.build("resnet20", width=0.25, num_classes=1, classifier_activation="sigmoid")
+    y = keras.ops.convert_to_numpy(model(keras.random.normal((2, 32, 32, 3)), training=False))
+    assert y.shape == (2, 1) and ((0 < y) & (y < 1)).all()
+
+
 # --- the input size each family needs -----------------------------------------------------------
 
 
@@ -241,6 +264,18 @@ def test_min_input_size_builds_and_one_less_is_refused(family, layer_count):
     assert layer_count == []
     model = zoo.build(family, input_shape=(side, side, 3), **knobs)
     assert model.output_shape == (None, 3)
+
+
+def test_summary_refuses_an_input_shape_the_network_cannot_take(capsys):
+    assert zoo_main(["summary", "shufflenet", "--input-shape", "2,2,3"]) == 2
+    err = capsys.readouterr().err
+    assert "shufflenet: invalid input_shape=(2, 2, 3); allowed: height and width >= 32" in err
+    assert "Traceback" not in err
+    # the architecture is the one --set builds: a small-input network takes 8x8
+    assert zoo_main(["summary", "shufflenet", "--set", "input_shape=[32,32,3]", "--input-shape", "4,4,3"]) == 2
+    assert ">= 8" in capsys.readouterr().err
+    assert zoo_main(["summary", "resnet20", "--set", "width=0.25", "--input-shape", "8,8,3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["input_shape"] == [8, 8, 3]
 
 
 # --- the size cap ---------------------------------------------------------------------------------

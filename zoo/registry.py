@@ -10,8 +10,8 @@ before the builder is called, so a bad value fails before any layer exists:
 
 1. each knob on its own: a ``(check, "allowed text")`` pair or a list of choices; numbers
    must be finite (``inf``/``nan`` are refused for every knob);
-2. rules across knobs: the family's own ``check`` (e.g. a group count that must divide
-   every layer's channels);
+2. rules across knobs: a 1-unit softmax head, then the family's own ``check`` (e.g. a
+   group count that must divide every layer's channels);
 3. the input size: the family's ``min_input_size`` (its downsampling), for the resolved
    ``small_input``;
 4. the size cap: the family's ``estimate_params`` (plain arithmetic, no layers) must not
@@ -46,8 +46,21 @@ MAX_PARAMS = 500_000_000
 Rule = tuple[Callable[[Any], bool], str]
 """A knob rule: ``(check(value) -> bool, "allowed values, in words")``."""
 
+ACTIVATION_EXAMPLES = ("softmax", "sigmoid", "linear", "relu", "tanh")
+
+
 def _is_image_shape(value: Any) -> bool:
     return isinstance(value, (tuple, list)) and len(value) == 3 and all(is_int(s) and s > 0 for s in value)
+
+
+def _activation(value: Any):
+    """The Keras activation function ``value`` names, or None when Keras does not know it."""
+    import keras
+
+    try:
+        return keras.activations.get(value)
+    except (ValueError, TypeError):
+        return None
 
 
 # Knobs every family takes (keras.applications conventions).
@@ -57,8 +70,8 @@ COMMON_KNOBS: dict[str, Rule] = {
     "num_classes": (is_positive_int, "an integer > 0 (used when include_top=True)"),
     "include_top": (lambda v: isinstance(v, bool), "True or False"),
     "pooling": (lambda v: v in (None, "avg", "max"), "None, 'avg' or 'max' (used when include_top=False)"),
-    "classifier_activation": (lambda v: v is None or isinstance(v, str) or callable(v),
-                              "a Keras activation name or None"),
+    "classifier_activation": (lambda v: v is None or _activation(v) is not None,
+                              f"None or a Keras activation name, e.g. {', '.join(map(repr, ACTIVATION_EXAMPLES))}"),
     "dropout": (lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1): dropout before the classifier"),
     "small_input": (lambda v: v is None or isinstance(v, bool),
                     f"None (auto: True when the shorter side < {SMALL_INPUT_SIZE} px), True or False: "
@@ -280,6 +293,18 @@ def _check_input_size(name: str, spec: ModelSpec, input_shape: tuple, knobs: Map
                   f"height and width >= {needed} (the network's downsampling needs it{hint})")
 
 
+def _one_unit_softmax(knobs: Mapping[str, Any]) -> tuple[str, str] | None:
+    """A 1-class softmax head outputs 1.0 whatever the input: refuse it."""
+    import keras
+
+    if (knobs.get("include_top") and knobs.get("num_classes") == 1
+            and _activation(knobs.get("classifier_activation")) is keras.activations.softmax):
+        return ("num_classes", "an integer >= 2 with classifier_activation='softmax' (one softmax unit "
+                "always outputs 1.0); for binary classification use num_classes=2, or num_classes=1 "
+                "with classifier_activation='sigmoid'")
+    return None
+
+
 def max_params() -> int | None:
     """The size cap in parameters: ``ZOO_MAX_PARAMS`` when set (0 = no cap), else ``MAX_PARAMS``."""
     raw = os.environ.get("ZOO_MAX_PARAMS", "").strip().replace("_", "")
@@ -322,10 +347,11 @@ def check_knobs(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """
     spec = get_spec(name)
     knobs = _checked_values(name, spec, kwargs)
-    broken = spec.check(knobs) if spec.check is not None else None
-    if broken is not None:
-        knob, allowed = broken
-        raise invalid(name, knob, knobs[knob], allowed)
+    for rule in (_one_unit_softmax, spec.check):
+        broken = rule(knobs) if rule is not None else None
+        if broken is not None:
+            knob, allowed = broken
+            raise invalid(name, knob, knobs[knob], allowed)
     if "input_shape" in knobs:
         _check_input_size(name, spec, knobs["input_shape"], knobs)
     _check_size(name, spec, knobs)
@@ -337,6 +363,20 @@ def min_input_size(name: str, knobs: Mapping[str, Any] | None = None) -> int:
     from ``input_shape`` as ``build`` does): ``min_input_size("mobilenet")`` is 32."""
     spec = get_spec(name)
     return _min_side(spec, _checked_values(name, spec, knobs or {}))
+
+
+def check_input_size(name: str, shape: Any, knobs: Mapping[str, Any] | None = None) -> tuple[int, ...]:
+    """Refuse ``shape`` as ``build`` would, for the network that ``knobs`` builds.
+
+    For costing a built model at another resolution (``zoo summary --input-shape``): the
+    architecture (``small_input`` included) is the one ``knobs`` builds, the shape is new.
+    """
+    spec = get_spec(name)
+    knobs = _checked_values(name, spec, knobs or {})
+    if not _is_image_shape(shape):
+        raise invalid(name, "input_shape", shape, spec.knobs["input_shape"].allowed)
+    _check_input_size(name, spec, tuple(shape), knobs)
+    return tuple(shape)
 
 
 def estimate_params(name: str, knobs: Mapping[str, Any] | None = None) -> int | None:

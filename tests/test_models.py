@@ -55,6 +55,14 @@ def test_cost_params_match_count_params(built):
     assert report.macs > 0
 
 
+def test_estimate_params_is_the_built_count(built):
+    """The size cap's estimate is plain arithmetic; here it must equal what Keras allocates."""
+    name, model, _ = built
+    knobs = {"input_shape": (SIZE, SIZE, 3), "num_classes": NUM_CLASSES, **EXCEPTIONS.get(name, {}).get("build", {})}
+    estimate = zoo.registry.estimate_params(name, knobs)
+    assert estimate == model.count_params()
+
+
 def test_config_round_trip(built):
     _, model, x = built
     clone = keras.Model.from_config(model.get_config())

@@ -1,6 +1,7 @@
 """The registry: names, knobs, errors before any layer exists, and the ``zoo list`` command."""
 
 import functools
+import json
 
 import pytest
 import keras
@@ -151,3 +152,164 @@ def test_cli_list_knobs(capsys):
 def test_cli_list_no_match_is_a_clear_error(capsys):
     assert zoo_main(["list", "no_such_model*"]) == 2
     assert "no model matches 'no_such_model*'" in capsys.readouterr().err
+
+
+# --- one statement per rule: the registry runs them all before the builder -------------------
+
+
+def _numeric_knobs(name):
+    return [k for k, knob in zoo.model_knobs(name).items()
+            if isinstance(knob.default, (int, float)) and not isinstance(knob.default, bool)]
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_every_numeric_knob_refuses_inf_and_nan(name, layer_count):
+    """inf used to reach round_channels (OverflowError) or a layer; now the standard message."""
+    for knob in _numeric_knobs(name):
+        for bad in (float("inf"), float("-inf"), float("nan")):
+            with pytest.raises(ValueError, match=rf"{name}: invalid {knob}={bad!r}; allowed: .*finite"):
+                zoo.build(name, **{knob: bad})
+    assert layer_count == []
+
+
+def test_non_finite_inside_a_tuple_knob(layer_count):
+    with pytest.raises(ValueError, match="invalid dilations=.*finite"):
+        zoo.build("dilated", dilations=(1, float("nan")))
+    assert layer_count == []
+
+
+def test_knob_rules_come_from_registration():
+    """A rule is a (check, text) pair or a list of choices; a bare text has no check and is refused."""
+    width = zoo.model_knobs("mobilenet")["width"]
+    assert width.check is not None and width.accepts(0.5) and not width.accepts(0)
+    assert width.allowed.startswith("a number > 0")
+    with pytest.raises(TypeError, match="a rule is a \\(check, 'allowed text'\\) pair"):
+        register("zoo_test_bare_rule", knobs={"foo": "anything"})(lambda *, foo=1, name="x": None)
+    assert "zoo_test_bare_rule" not in zoo.list_models()
+
+
+def test_choices_do_not_take_bools_for_numbers(layer_count):
+    """True == 1 in Python; groups=True used to build a 1-group AlexNet."""
+    with pytest.raises(ValueError, match=r"groups=True; allowed: one of \[1, 2, 4"):
+        zoo.build("alexnet", groups=True)
+    with pytest.raises(ValueError, match="include_top=1"):
+        zoo.build("resnet20", include_top=1)
+    assert layer_count == []
+
+
+def test_calling_a_builder_directly_runs_the_same_checks(layer_count):
+    from zoo.models.mobilenet import mobilenet
+
+    with pytest.raises(ValueError, match="mobilenet: invalid width=0; allowed: a number > 0"):
+        mobilenet(width=0)
+    assert layer_count == []
+
+
+def test_small_input_stride_plan_is_one_rule():
+    from zoo.common import small_input_strides
+
+    assert small_input_strides([2, 1, 2, 2, 2], True) == [1, 1, 1, 2, 2]  # the first two stride-2 layers
+    assert small_input_strides([2, 1, 2, 2, 2], False) == [2, 1, 2, 2, 2]
+    assert small_input_strides([4, 2, 2], True, count=1) == [1, 2, 2]
+
+
+# --- classifier head: activation and class count ----------------------------------------------
+
+
+def test_unknown_classifier_activation_fails_in_the_registry(layer_count):
+    with pytest.raises(ValueError, match=r"classifier_activation='softmaxx'; allowed: None or a Keras "
+                                         r"activation name, e.g. 'softmax', 'sigmoid', 'linear'"):
+        zoo.build("mobilenet", classifier_activation="softmaxx")
+    assert layer_count == []
+    assert registry.check_knobs("resnet20", {"classifier_activation": "linear"})["classifier_activation"] == "linear"
+
+
+def test_one_class_softmax_is_refused_and_sigmoid_allowed(layer_count):
+    """A 1-unit softmax outputs 1.0 for every input; one sigmoid unit is a real binary classifier."""
+    with pytest.raises(ValueError, match=r"num_classes=1; .*use num_classes=2.*classifier_activation='sigmoid'"):
+        zoo.build("resnet20", num_classes=1)
+    assert layer_count == []
+    registry.check_knobs("resnet20", {"num_classes": 1, "include_top": False})  # no head, no problem
+    model = zoo.build("resnet20", width=0.25, num_classes=1, classifier_activation="sigmoid")
+    y = keras.ops.convert_to_numpy(model(keras.random.normal((2, 32, 32, 3)), training=False))
+    assert y.shape == (2, 1) and ((0 < y) & (y < 1)).all()
+
+
+# --- the input size each family needs -----------------------------------------------------------
+
+
+def test_min_input_size_is_declared_and_asked_for():
+    assert registry.min_input_size("mobilenet") == 32
+    assert registry.min_input_size("mobilenet", {"input_shape": (32, 32, 3)}) == 8  # small_input auto
+    assert registry.min_input_size("mobilenet", {"output_stride": 16}) == 16
+    assert registry.min_input_size("xception") == 7 and registry.min_input_size("xception", {"small_input": True}) == 5
+    assert registry.min_input_size("resnet20") == 4
+    assert registry.min_input_size("alexnet") == 63
+
+
+FAMILY_SMALL = {  # narrow settings so the builds at the minimum size stay quick
+    "alexnet": {"fc_units": 8}, "convnet": {"width": 0.25}, "dilated": {"width": 0.25},
+    "mobilenet": {"width": 0.25}, "mobilenet_v2": {"width": 0.35}, "resnet": {"width": 0.25},
+    "shufflenet": {"width": 0.25}, "shufflenet_v2": {"width": 0.5}, "squeezenet": {"version": "1.1"},
+    "xception": {"width": 0.25, "middle_blocks": 0},
+}
+
+
+@pytest.mark.parametrize("family", sorted({zoo.get_spec(n).family for n in zoo.list_models()}))
+def test_min_input_size_builds_and_one_less_is_refused(family, layer_count):
+    knobs = {**FAMILY_SMALL.get(family, {}), "small_input": False, "num_classes": 3}
+    side = registry.min_input_size(family, knobs)
+    with pytest.raises(ValueError, match=rf"input_shape=\({side - 1}, {side - 1}, 3\).*>= {side} "):
+        zoo.build(family, input_shape=(side - 1, side - 1, 3), **knobs)
+    assert layer_count == []
+    model = zoo.build(family, input_shape=(side, side, 3), **knobs)
+    assert model.output_shape == (None, 3)
+
+
+def test_summary_refuses_an_input_shape_the_network_cannot_take(capsys):
+    assert zoo_main(["summary", "shufflenet", "--input-shape", "2,2,3"]) == 2
+    err = capsys.readouterr().err
+    assert "shufflenet: invalid input_shape=(2, 2, 3); allowed: height and width >= 32" in err
+    assert "Traceback" not in err
+    # the architecture is the one --set builds: a small-input network takes 8x8
+    assert zoo_main(["summary", "shufflenet", "--set", "input_shape=[32,32,3]", "--input-shape", "4,4,3"]) == 2
+    assert ">= 8" in capsys.readouterr().err
+    assert zoo_main(["summary", "resnet20", "--set", "width=0.25", "--input-shape", "8,8,3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["input_shape"] == [8, 8, 3]
+
+
+# --- the size cap ---------------------------------------------------------------------------------
+
+
+def test_size_cap_refuses_huge_widths_before_any_layer(layer_count):
+    """width=1000 used to try a 73 GB kernel; 1e308 overflowed the channel arithmetic."""
+    with pytest.raises(ValueError, match=r"mobilenet: \{'width': 1000\} would have about [\d,]+ parameters, "
+                                         r"over the size cap of 500,000,000 .*ZOO_MAX_PARAMS"):
+        zoo.build("mobilenet", width=1000)
+    with pytest.raises(ValueError, match="too many parameters to count.*ZOO_MAX_PARAMS=0"):
+        zoo.build("mobilenet", width=1e308)
+    with pytest.raises(ValueError, match="size cap"):
+        zoo.build("resnet", depth=6 * 10**7 + 2)
+    with pytest.raises(ValueError, match="size cap"):
+        zoo.build("alexnet", input_shape=(4096, 4096, 3))  # fc6 grows with the input
+    assert layer_count == []
+
+
+def test_size_cap_is_set_by_the_environment(monkeypatch):
+    monkeypatch.setenv("ZOO_MAX_PARAMS", "100_000")
+    with pytest.raises(ValueError, match="size cap of 100,000"):
+        registry.check_knobs("resnet20", {})  # 271k parameters
+    monkeypatch.setenv("ZOO_MAX_PARAMS", "0")
+    registry.check_knobs("mobilenet", {"width": 1000})  # no cap
+    monkeypatch.setenv("ZOO_MAX_PARAMS", "lots")
+    with pytest.raises(ValueError, match="invalid ZOO_MAX_PARAMS='lots'"):
+        registry.check_knobs("resnet20", {})
+
+
+@pytest.mark.parametrize("name, knobs", [
+    ("xception", {}), ("shufflenet_v2_x2_0", {}), ("alexnet", {"groups": 1}), ("mobilenet_v2_w140", {}),
+    ("mobilenet_conv", {}), ("resnet", {"depth": 1202}),
+])
+def test_size_cap_keeps_the_largest_models_in_use(name, knobs):
+    knobs = registry.check_knobs(name, knobs)
+    assert registry.estimate_params(name, knobs) < registry.MAX_PARAMS

@@ -1,4 +1,4 @@
-"""Shared arithmetic and argument checks: the only place for rules every family uses.
+"""Shared arithmetic and knob predicates: the only place for rules every family uses.
 
 Width rule (one for the whole zoo): a width multiplier ``width`` scales a channel
 count ``c`` to ``round_channels(c, width, divisor)``, i.e. ``c * width`` rounded half
@@ -10,7 +10,7 @@ ShuffleNet's ``4 * groups``), never below ``divisor`` and never more than 10% be
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -48,7 +48,28 @@ def is_small_input(input_shape: Sequence[int | None]) -> bool:
     return bool(sides) and min(sides) < SMALL_INPUT_SIZE
 
 
-# --- argument checks: raise before any layer is built ----------------------------------
+# --- knob predicates and checks ------------------------------------------------------------
+
+
+def is_int(value: Any) -> bool:
+    """An ``int`` that is not a ``bool`` (``True`` is not a group count)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float, not a ``bool``: ``inf`` and ``nan`` are no width or rate."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and (isinstance(value, int) or math.isfinite(value)))
+
+
+def is_positive(value: Any) -> bool:
+    """A finite number > 0 (widths, ratios)."""
+    return is_number(value) and value > 0
+
+
+def is_positive_int(value: Any) -> bool:
+    """An integer > 0 (counts, sizes)."""
+    return is_int(value) and value > 0
 
 
 def invalid(owner: str, knob: str, value: Any, allowed: str) -> ValueError:
@@ -56,48 +77,50 @@ def invalid(owner: str, knob: str, value: Any, allowed: str) -> ValueError:
     return ValueError(f"{owner}: invalid {knob}={value!r}; allowed: {allowed}")
 
 
-def check_choice(owner: str, knob: str, value: Any, choices: Iterable[Any]) -> Any:
-    choices = list(choices)
-    if value not in choices:
-        raise invalid(owner, knob, value, f"one of {choices}")
-    return value
-
-
 def check_positive(owner: str, knob: str, value: Any, *, integer: bool = False) -> Any:
-    ok_type = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_type) or not value > 0:
+    if not (is_positive_int(value) if integer else is_positive(value)):
         kind = "an integer" if integer else "a number"
         raise invalid(owner, knob, value, f"{kind} > 0")
     return value
 
 
-def check_input_shape(owner: str, input_shape: Any, *, min_size: int = 1) -> tuple[int, int, int]:
-    """Validate an image input shape; ``min_size`` is the smallest side the network can downsample."""
-    if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_shape)):
-        raise invalid(owner, "input_shape", input_shape, "three positive integers, e.g. (224, 224, 3)")
-    h, w = spatial_size(input_shape)
-    if min(h, w) < min_size:
-        raise invalid(owner, "input_shape", tuple(input_shape),
-                      f"height and width >= {min_size} (the network's downsampling needs it)")
-    return tuple(int(s) for s in input_shape)
+# --- architecture arithmetic shared by the families -------------------------------------------
 
 
-def resolve_small_input(owner: str, small_input: Any, input_shape: Any) -> bool:
-    """The ``small_input`` knob: None means automatic (shorter side < ``SMALL_INPUT_SIZE``)."""
-    check_choice(owner, "small_input", small_input, [None, True, False])
-    if small_input is None:
-        return is_small_input(check_input_shape(owner, input_shape))
-    return small_input
+def small_input_strides(strides: Sequence[int], small_input: bool, count: int = 2) -> list[int]:
+    """The zoo's one small-input stride plan: the first ``count`` downsampling layers keep stride 1.
+
+    ``strides`` lists the network's strided layers in order (stem conv, stem pool, first
+    units, ...). For small inputs (CIFAR's 32x32) the first ``count`` strides above 1 become
+    1, so the total stride drops by 4x (two stride-2 layers) and the last maps stay > 1 pixel.
+    """
+    out = list(strides)
+    if small_input:
+        for i in [i for i, s in enumerate(out) if s > 1][:count]:
+            out[i] = 1
+    return out
 
 
-def check_head(owner: str, *, num_classes: Any, include_top: Any, pooling: Any, dropout: Any) -> None:
-    """Checks for the keras.applications-style head arguments every family takes."""
-    if include_top:
-        check_positive(owner, "num_classes", num_classes, integer=True)
-    check_choice(owner, "pooling", pooling, [None, "avg", "max"])
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise invalid(owner, "dropout", dropout, "a number in [0, 1)")
+def smallest_side(final_side: Callable[[int], int], limit: int = 4096) -> int:
+    """The smallest input side whose last feature map, ``final_side(side)``, is at least 1x1."""
+    return next((s for s in range(1, limit) if final_side(s) >= 1), limit)
+
+
+def conv_params(in_channels: int, filters: int, kernel_size: int = 1, *, groups: int = 1,
+                bias: bool = False, bn: bool = True) -> int:
+    """Parameters of a conv [-> BN] layer (BN counts 4 per channel, as ``count_params`` does).
+
+    The arithmetic of the families' ``estimate_params``, which the registry's size cap uses
+    before any layer exists. A depthwise conv is ``conv_params(1, channels * multiplier, k)``,
+    a Dense layer ``conv_params(features, units, bias=True, bn=False)``.
+    """
+    weights = kernel_size * kernel_size * (in_channels // groups) * filters
+    return weights + (filters if bias else 0) + (4 * filters if bn else 0)
+
+
+def input_channels(input_shape: Sequence[int]) -> int:
+    """Channels of an (H, W, C) or (C, H, W) input shape under the current data format."""
+    return input_shape[-1] if keras.config.image_data_format() == "channels_last" else input_shape[0]
 
 
 def dataclass_from_table(cls, table: Any, source: str, what: str):

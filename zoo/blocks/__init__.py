@@ -5,4 +5,4 @@ name (``{name}_{op}``), and use only ``keras.layers``/``keras.ops`` and ``zoo.la
 """
 
 from zoo.blocks.conv_bn_act import conv_bn_act, depthwise_bn_act  # noqa: F401
-from zoo.blocks.head import classifier_head  # noqa: F401
+from zoo.blocks.head import classifier_head, head_params  # noqa: F401

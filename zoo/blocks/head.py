@@ -22,3 +22,8 @@ def classifier_head(x, *, num_classes, include_top, pooling, dropout, classifier
     if pooling == "max":
         return layers.GlobalMaxPooling2D(name=f"{name}_pool")(x)
     return x
+
+
+def head_params(channels, knobs):
+    """Parameters of ``classifier_head`` on ``channels`` features, for the families' size estimates."""
+    return channels * knobs["num_classes"] + knobs["num_classes"] if knobs["include_top"] else 0

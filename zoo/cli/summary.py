@@ -25,6 +25,13 @@ def parse_shape(text: str | None):
     return shape
 
 
+def is_model_file(target: str) -> bool:
+    """What ``load_or_build`` loads from disk rather than builds from the registry."""
+    from pathlib import Path
+
+    return target.endswith(".keras") or Path(target).exists()
+
+
 def run(args) -> int:
     import json
 
@@ -34,6 +41,12 @@ def run(args) -> int:
         raise ValueError(f"invalid --top={args.top}; allowed: an integer >= 1")
     input_shape = parse_shape(args.input_shape)
     knobs = parse_set(args.set)
+    if input_shape is not None and not is_model_file(args.model):
+        # The network built from these knobs must be able to downsample the new shape: refuse
+        # it as zoo.build would, naming the minimum (a .keras file gets the cost model's error).
+        from zoo.registry import check_input_size
+
+        check_input_size(args.model, input_shape, knobs)
     model = load_or_build(args.model, knobs)
 
     from zoo.cost import analyze

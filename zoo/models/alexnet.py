@@ -26,7 +26,7 @@ import keras
 from keras import layers
 
 from zoo.blocks.conv_bn_act import conv_bn_act
-from zoo.common import check_choice, check_head, check_input_shape, check_positive, resolve_small_input
+from zoo.common import conv_params, input_channels, is_positive_int, smallest_side, spatial_size
 from zoo.registry import register
 
 # (name, filters, kernel, stride, grouped across the two GPUs, 3x3/2 max-pool after) -- Figure 2.
@@ -69,36 +69,44 @@ def _final_side(side, small_input):
     return side
 
 
+def _estimate_params(knobs):
+    bn, c = knobs["norm"] == "bn", input_channels(knobs["input_shape"])
+    n = 0
+    for layer_name, filters, kernel, _, grouped, _ in FEATURES:
+        if layer_name == "conv1" and knobs["small_input"]:
+            kernel = SMALL_CONV1[0]
+        n += conv_params(c, filters, kernel, groups=knobs["groups"] if grouped else 1, bias=not bn, bn=bn)
+        c = filters
+    if not knobs["include_top"]:
+        return n
+    h, w = (_final_side(side, knobs["small_input"]) for side in spatial_size(knobs["input_shape"]))
+    fc = knobs["fc_units"]
+    return n + sum(conv_params(a, b, bias=True, bn=False) for a, b in
+                   ((h * w * c, fc), (fc, fc), (fc, knobs["num_classes"])))
+
+
 @register(
     "alexnet",
     paper="https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks",
     knobs={
         "groups": GROUP_CHOICES,
-        "fc_units": "an integer > 0: width of fc6 and fc7",
+        "fc_units": (is_positive_int, "an integer > 0: width of fc6 and fc7"),
         "norm": [None, "bn"],
     },
+    min_input_size=lambda k: smallest_side(lambda side: _final_side(side, k["small_input"])),
+    estimate_params=_estimate_params,
 )
 def alexnet(*, groups=2, fc_units=4096, norm=None, input_shape=(224, 224, 3), num_classes=1000,
             include_top=True, pooling=None, classifier_activation="softmax", dropout=0.5,
             small_input=None, name="alexnet"):
     """AlexNet: five convs (conv2/4/5 grouped), overlapping max-pools, FC 4096-4096 classifier."""
-    owner = "alexnet"
-    check_choice(owner, "groups", groups, GROUP_CHOICES)
-    check_positive(owner, "fc_units", fc_units, integer=True)
-    check_choice(owner, "norm", norm, [None, "bn"])
-    check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    input_shape = check_input_shape(owner, input_shape)
-    small = resolve_small_input(owner, small_input, input_shape)
-    min_side = next(s for s in range(1, 4096) if _final_side(s, small) >= 1)
-    input_shape = check_input_shape(owner, input_shape, min_size=min_side)
-
     bn = norm == "bn"
     inputs = keras.Input(input_shape, name="input")
     x = inputs
     for layer_name, filters, kernel, stride, grouped, pool in FEATURES:
         padding = "same"
         if layer_name == "conv1":
-            if small:
+            if small_input:
                 kernel, stride = SMALL_CONV1
             else:
                 x = layers.ZeroPadding2D(CONV1_PADDING, name="conv1_pad")(x)

@@ -8,22 +8,21 @@ everything else fixed -- the comparison the survey is about.
 
 from __future__ import annotations
 
-from functools import partial
+import math
 
 import keras
 from keras import layers
 
-from zoo.blocks import classifier_head, conv_bn_act
+from zoo.blocks import classifier_head, conv_bn_act, head_params
 from zoo.blocks.conv_bn_act import BN_EPSILON, activation
 from zoo.common import (
     channel_axis,
-    check_choice,
-    check_head,
-    check_input_shape,
-    check_positive,
-    invalid,
-    resolve_small_input,
+    conv_params,
+    input_channels,
+    is_positive,
+    is_positive_int,
     round_channels,
+    small_input_strides,
 )
 from zoo.layers import make_conv
 from zoo.registry import register
@@ -34,15 +33,48 @@ UNITS_PER_STAGE = 2
 CONV_KINDS = ("standard", "dilated", "grouped", "separable", "pointwise")
 
 
-def _check_groups(owner, groups, channels):
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 2:
-        raise invalid(owner, "groups", groups, "an integer >= 2 when conv='grouped'")
+def _channels(width):
+    """Output channels of the stem and of the three stages."""
+    return [round_channels(c, width) for c in (STEM_CHANNELS, *(c for c, _ in STAGES))]
+
+
+def _strides(small_input):
+    """Strides of the stem conv, the stem pool and the first unit of each stage."""
+    return small_input_strides([2, 2] + [s for _, s in STAGES], small_input)
+
+
+def _check(knobs):
+    """With conv='grouped', ``groups`` must divide every layer's channels (and be >= 2)."""
+    if knobs["conv"] != "grouped":
+        return None
+    groups, channels = knobs["groups"], _channels(knobs["width"])
+    if groups < 2:
+        return "groups", "an integer >= 2 when conv='grouped'"
     bad = [c for c in channels if c % groups]
     if bad:
         divisors = [g for g in range(2, min(channels) + 1) if all(c % g == 0 for c in channels)]
-        raise invalid(owner, "groups", groups,
-                      f"a divisor of every layer's channels {sorted(set(channels))} "
-                      f"(does not divide {sorted(set(bad))}); e.g. one of {divisors[:8]}")
+        return "groups", (f"a divisor of every layer's channels {sorted(set(channels))} "
+                          f"(does not divide {sorted(set(bad))}); e.g. one of {divisors[:8]}")
+    return None
+
+
+def _unit_params(kind, cin, cout, *, groups, reduction):
+    if kind == "pointwise":
+        narrow = max(1, cout // reduction)
+        return conv_params(cin, narrow) + conv_params(narrow, narrow, 3) + conv_params(narrow, cout)
+    if kind == "separable":  # depthwise 3x3 -> pointwise 1x1, one BN after both
+        return conv_params(1, cin, 3, bn=False) + conv_params(cin, cout)
+    return conv_params(cin, cout, 3, groups=groups if kind == "grouped" else 1)
+
+
+def _estimate_params(knobs):
+    stem, *stages = _channels(knobs["width"])
+    n, c = conv_params(input_channels(knobs["input_shape"]), stem, 3), stem
+    for filters in stages:
+        for _ in range(UNITS_PER_STAGE):
+            n += _unit_params(knobs["conv"], c, filters, groups=knobs["groups"], reduction=knobs["reduction"])
+            c = filters
+    return n + head_params(c, knobs)
 
 
 def _unit(x, kind, filters, *, strides, dilation, groups, reduction, name):
@@ -65,12 +97,14 @@ def _unit(x, kind, filters, *, strides, dilation, groups, reduction, name):
     return activation(x, "relu", f"{name}_relu")
 
 
-@register("convnet", knobs={
+@register("convnet", check=_check, min_input_size=lambda k: math.prod(_strides(k["small_input"])),
+          estimate_params=_estimate_params, knobs={
     "conv": list(CONV_KINDS),
-    "width": "a number > 0: width multiplier on every layer's channels",
-    "dilation": "an integer >= 1: dilation rate of the 'dilated' kind (1 means 2)",
-    "groups": "an integer >= 2 dividing every layer's channels (32, 64, 128, 256 at width 1): for 'grouped'",
-    "reduction": "an integer >= 1: channel reduction of the 'pointwise' bottleneck",
+    "width": (is_positive, "a number > 0: width multiplier on every layer's channels"),
+    "dilation": (is_positive_int, "an integer >= 1: dilation rate of the 'dilated' kind (1 means 2)"),
+    "groups": (is_positive_int, "an integer >= 1, used by conv='grouped': there >= 2 and dividing every "
+                                "layer's channels (32, 64, 128, 256 at width 1)"),
+    "reduction": (is_positive_int, "an integer >= 1: channel reduction of the 'pointwise' bottleneck"),
 }, variants={
     "convnet_dilated": {"conv": "dilated", "name": "convnet_dilated"},
     "convnet_grouped": {"conv": "grouped", "name": "convnet_grouped"},
@@ -95,26 +129,12 @@ def convnet(*, conv="standard", width=1.0, dilation=2, groups=4, reduction=4, in
         include_top, pooling, num_classes, classifier_activation, dropout, name: as in
             keras.applications.
     """
-    owner = "convnet"
-    check_choice(owner, "conv", conv, CONV_KINDS)
-    check_positive(owner, "width", width)
-    check_positive(owner, "dilation", dilation, integer=True)
-    check_positive(owner, "reduction", reduction, integer=True)
-    widen = partial(round_channels, multiplier=width)
-    channels = [widen(STEM_CHANNELS)] + [widen(c) for c, _ in STAGES]
-    if conv == "grouped":
-        _check_groups(owner, groups, channels)
-    check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    small_input = resolve_small_input(owner, small_input, input_shape)
-    stem_stride = 1 if small_input else 2
-    total_stride = stem_stride ** 2
-    for _, s in STAGES:
-        total_stride *= s
-    input_shape = check_input_shape(owner, input_shape, min_size=total_stride)
+    channels = _channels(width)
+    stem_stride, pool_stride, *_ = _strides(small_input)
 
     inputs = keras.Input(input_shape)
     x = conv_bn_act(inputs, channels[0], 3, strides=stem_stride, name="stem")
-    x = layers.MaxPooling2D(3, strides=stem_stride, padding="same", name="stem_pool")(x)
+    x = layers.MaxPooling2D(3, strides=pool_stride, padding="same", name="stem_pool")(x)
     for st, ((_, stride), filters) in enumerate(zip(STAGES, channels[1:]), start=1):
         for i in range(UNITS_PER_STAGE):
             x = _unit(x, conv, filters, strides=stride if i == 0 else 1, dilation=dilation, groups=groups,

@@ -20,21 +20,15 @@ Ours versus the paper:
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import layers
 
 from zoo.blocks.conv_bn_act import conv_bn_act
 from zoo.blocks.dilated import BASIC_DILATIONS, context_module
-from zoo.blocks.head import classifier_head
-from zoo.common import (
-    check_choice,
-    check_head,
-    check_input_shape,
-    check_positive,
-    invalid,
-    resolve_small_input,
-    round_channels,
-)
+from zoo.blocks.head import classifier_head, head_params
+from zoo.common import conv_params, input_channels, is_positive, is_positive_int, round_channels, small_input_strides
 from zoo.registry import register
 
 # (filters, 3x3 convs) per front-end stage; each stage ends with a 3x3/2 max-pool.
@@ -42,34 +36,40 @@ FRONT_END = ((16, 1), (32, 1), (64, 2))
 POOL_SIZE, POOL_STRIDE = 3, 2
 
 
+def _strides(small_input):
+    """Strides of the front end's max-pools."""
+    return small_input_strides([POOL_STRIDE] * len(FRONT_END), small_input)
+
+
+def _estimate_params(knobs):
+    n, c = 0, input_channels(knobs["input_shape"])
+    for filters, convs in FRONT_END:
+        filters = round_channels(filters, knobs["width"])
+        n += conv_params(c, filters, 3) + (convs - 1) * conv_params(filters, filters, 3)
+        c = filters
+    n += len(knobs["dilations"]) * conv_params(c, c, 3) + conv_params(c, c)  # the context module
+    return n + head_params(c, knobs)
+
+
 @register(
     "dilated",
     paper="https://arxiv.org/abs/1511.07122",
     knobs={
-        "dilations": "a non-empty tuple of integers > 0: one 3x3 context layer per rate",
-        "width": "a number > 0: multiplies every channel count (rounded to a multiple of 8)",
+        "dilations": (lambda v: isinstance(v, (tuple, list)) and len(v) > 0 and all(map(is_positive_int, v)),
+                      "a non-empty tuple of integers > 0, e.g. (1, 1, 2, 4, 8, 16, 1): one 3x3 context "
+                      "layer per rate"),
+        "width": (is_positive, "a number > 0: multiplies every channel count (rounded to a multiple of 8)"),
         "context": [True, False],
     },
+    min_input_size=lambda k: math.prod(_strides(k["small_input"])),
+    estimate_params=_estimate_params,
     variants={"dilated_plain": {"context": False}},
 )
 def dilated(*, dilations=BASIC_DILATIONS, width=1.0, context=True, input_shape=(224, 224, 3),
             num_classes=1000, include_top=True, pooling=None, classifier_activation="softmax",
             dropout=0.0, small_input=None, name="dilated"):
     """Front end (output stride 8) -> basic context module (dilated 3x3 stack) -> classifier."""
-    owner = "dilated"
-    if (not isinstance(dilations, (tuple, list)) or not dilations
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dilations)):
-        raise invalid(owner, "dilations", dilations, "a non-empty tuple of integers > 0, e.g. (1, 1, 2, 4, 8, 16, 1)")
-    check_positive(owner, "width", width)
-    check_choice(owner, "context", context, [True, False])
-    check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    input_shape = check_input_shape(owner, input_shape)
-    small = resolve_small_input(owner, small_input, input_shape)
-    strides = [1 if small and i < 2 else POOL_STRIDE for i in range(len(FRONT_END))]
-    total_stride = 1
-    for s in strides:
-        total_stride *= s
-    input_shape = check_input_shape(owner, input_shape, min_size=total_stride)
+    strides = _strides(small_input)
     rates = tuple(int(d) for d in dilations) if context else (1,) * len(dilations)
 
     inputs = keras.Input(input_shape, name="input")

@@ -11,14 +11,15 @@ is the paper's "Conv MobileNet" of Table 4; ``output_stride`` is DeepLab's atrou
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import keras
 
-from zoo.blocks import classifier_head, conv_bn_act
+from zoo.blocks import classifier_head, conv_bn_act, head_params
 from zoo.blocks.separable import depthwise_separable
-from zoo.common import check_choice, check_head, check_input_shape, check_positive, resolve_small_input, round_channels
-from zoo.registry import register
+from zoo.common import conv_params, input_channels, is_positive, is_positive_int, round_channels, small_input_strides
+from zoo.registry import register, width_variants
 
 PAPER = "https://arxiv.org/abs/1704.04861"
 
@@ -53,23 +54,42 @@ def plan_strides(strides, output_stride):
 
 
 def total_stride(plan):
-    out = 1
-    for s, _ in plan:
-        out *= s
-    return out
+    return math.prod(s for s, _ in plan)
+
+
+UNITS = [(c, s if i == 0 else 1) for c, s, n in BODY for i in range(n)]  # (out channels, stride) per unit
+UNIT_NAMES = [f"stage{st}_unit{i}" for st, (_, _, n) in enumerate(BODY, start=1) for i in range(n)]
+
+
+def _plan(small_input, output_stride):
+    """(stride, dilation) of the stem and of every unit, small-input rule and output_stride applied."""
+    return plan_strides(small_input_strides([2] + [s for _, s in UNITS], small_input), output_stride)
+
+
+def _estimate_params(knobs):
+    widen = partial(round_channels, multiplier=knobs["width"])
+    dm = knobs["depth_multiplier"]
+    c = widen(STEM_CHANNELS)
+    n = conv_params(input_channels(knobs["input_shape"]), c, 3)
+    for filters, _ in UNITS:
+        if knobs["conv"] == "separable":
+            n += conv_params(1, c * dm, 3) + conv_params(c * dm, widen(filters))
+        else:
+            n += conv_params(c, widen(filters), 3)
+        c = widen(filters)
+    return n + head_params(c, knobs)
 
 
 @register("mobilenet", paper=PAPER, knobs={
-    "width": "a number > 0: the width multiplier alpha (0.25, 0.5, 0.75, 1.0 in the paper)",
-    "depth_multiplier": "an integer > 0: depthwise outputs per input channel (keras' depth_multiplier)",
+    "width": (is_positive, "a number > 0: the width multiplier alpha (0.25, 0.5, 0.75, 1.0 in the paper)"),
+    "depth_multiplier": (is_positive_int,
+                         "an integer > 0: depthwise outputs per input channel (keras' depth_multiplier)"),
     "conv": list(CONV_KINDS),
     "output_stride": list(OUTPUT_STRIDES),
-}, variants={
-    "mobilenet_w025": {"width": 0.25, "name": "mobilenet_w025"},
-    "mobilenet_w050": {"width": 0.5, "name": "mobilenet_w050"},
-    "mobilenet_w075": {"width": 0.75, "name": "mobilenet_w075"},
-    "mobilenet_conv": {"conv": "standard", "name": "mobilenet_conv"},
-})
+}, min_input_size=lambda k: total_stride(_plan(k["small_input"], k["output_stride"])),
+   estimate_params=_estimate_params,
+   variants={**width_variants("mobilenet", (0.25, 0.5, 0.75)),
+             "mobilenet_conv": {"conv": "standard", "name": "mobilenet_conv"}})
 def mobilenet(*, width=1.0, depth_multiplier=1, conv="separable", output_stride=None,
               input_shape=(224, 224, 3), num_classes=1000, include_top=True, pooling=None,
               classifier_activation="softmax", dropout=1e-3, small_input=None, name="mobilenet"):
@@ -90,27 +110,12 @@ def mobilenet(*, width=1.0, depth_multiplier=1, conv="separable", output_stride=
         include_top, pooling, num_classes, classifier_activation, dropout, name: as in
             keras.applications (dropout 1e-3 is its default).
     """
-    owner = "mobilenet"
-    check_positive(owner, "width", width)
-    check_positive(owner, "depth_multiplier", depth_multiplier, integer=True)
-    check_choice(owner, "conv", conv, CONV_KINDS)
-    check_choice(owner, "output_stride", output_stride, OUTPUT_STRIDES)
-    check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    small_input = resolve_small_input(owner, small_input, input_shape)
-
     widen = partial(round_channels, multiplier=width)
-    units = [(c, s if i == 0 else 1) for c, s, n in BODY for i in range(n)]
-    unit_names = [f"stage{st}_unit{i}" for st, (_, _, n) in enumerate(BODY, start=1) for i in range(n)]
-    strides = [2] + [s for _, s in units]
-    if small_input:  # the stem conv and the first stride-2 unit keep full resolution
-        strides[0] = 1
-        strides[strides.index(2)] = 1
-    plan = plan_strides(strides, output_stride)
-    input_shape = check_input_shape(owner, input_shape, min_size=total_stride(plan))
+    plan = _plan(small_input, output_stride)
 
     inputs = keras.Input(input_shape)
     x = conv_bn_act(inputs, widen(STEM_CHANNELS), 3, strides=plan[0][0], act="relu6", name="stem")
-    for (filters, _), (s, d), unit in zip(units, plan[1:], unit_names):
+    for (filters, _), (s, d), unit in zip(UNITS, plan[1:], UNIT_NAMES):
         if conv == "separable":
             x = depthwise_separable(x, widen(filters), strides=s, dilation=d,
                                     depth_multiplier=depth_multiplier, name=unit)

@@ -14,19 +14,11 @@ from functools import partial
 
 import keras
 
-from zoo.blocks import classifier_head, conv_bn_act
+from zoo.blocks import classifier_head, conv_bn_act, head_params
 from zoo.blocks.inverted_residual import inverted_residual
-from zoo.common import (
-    check_choice,
-    check_head,
-    check_input_shape,
-    check_positive,
-    invalid,
-    resolve_small_input,
-    round_channels,
-)
+from zoo.common import conv_params, input_channels, is_number, is_positive, round_channels, small_input_strides
 from zoo.models.mobilenet import OUTPUT_STRIDES, plan_strides, total_stride
-from zoo.registry import register
+from zoo.registry import register, width_variants
 
 PAPER = "https://arxiv.org/abs/1801.04381"
 
@@ -45,16 +37,42 @@ BOTTLENECKS = (
 LAST_CHANNELS = 1280  # widened only when width > 1, as in the paper's reference code
 
 
+def _blocks(expansion):
+    """(expansion, out channels at width 1, stride, layer name) of the 17 inverted residual blocks."""
+    return [(expansion if t != 1 else 1, c, s if i == 0 else 1, f"stage{st}_unit{i}")
+            for st, (t, c, n, s) in enumerate(BOTTLENECKS, start=1) for i in range(n)]
+
+
+def _plan(small_input, output_stride):
+    """(stride, dilation) of the stem and of every block, small-input rule and output_stride applied."""
+    strides = [2] + [s for _, _, s, _ in _blocks(1)]
+    return plan_strides(small_input_strides(strides, small_input), output_stride)
+
+
+def _last_channels(width):
+    return round_channels(LAST_CHANNELS, width) if width > 1 else LAST_CHANNELS
+
+
+def _estimate_params(knobs):
+    widen = partial(round_channels, multiplier=knobs["width"])
+    c = widen(STEM_CHANNELS)
+    n = conv_params(input_channels(knobs["input_shape"]), c, 3)
+    for t, filters, _, _ in _blocks(knobs["expansion"]):
+        hidden = int(c * t)
+        n += (conv_params(c, hidden) if t != 1 else 0) + conv_params(1, hidden, 3) + conv_params(hidden, widen(filters))
+        c = widen(filters)
+    last = _last_channels(knobs["width"])
+    n += conv_params(c, last)
+    return n + head_params(last, knobs)
+
+
 @register("mobilenet_v2", paper=PAPER, knobs={
-    "width": "a number > 0: the width multiplier (0.35 to 1.4 in the paper)",
-    "expansion": "a number >= 1: expansion factor t of the bottlenecks (the paper's 6)",
+    "width": (is_positive, "a number > 0: the width multiplier (0.35 to 1.4 in the paper)"),
+    "expansion": (lambda v: is_number(v) and v >= 1,
+                  "a number >= 1: expansion factor t of the bottlenecks (the paper's 6)"),
     "output_stride": list(OUTPUT_STRIDES),
-}, variants={
-    "mobilenet_v2_w035": {"width": 0.35, "name": "mobilenet_v2_w035"},
-    "mobilenet_v2_w050": {"width": 0.5, "name": "mobilenet_v2_w050"},
-    "mobilenet_v2_w075": {"width": 0.75, "name": "mobilenet_v2_w075"},
-    "mobilenet_v2_w140": {"width": 1.4, "name": "mobilenet_v2_w140"},
-})
+}, min_input_size=lambda k: total_stride(_plan(k["small_input"], k["output_stride"])),
+   estimate_params=_estimate_params, variants=width_variants("mobilenet_v2", (0.35, 0.5, 0.75, 1.4)))
 def mobilenet_v2(*, width=1.0, expansion=6, output_stride=None, input_shape=(224, 224, 3),
                  num_classes=1000, include_top=True, pooling=None, classifier_activation="softmax",
                  dropout=0.0, small_input=None, name="mobilenet_v2"):
@@ -72,30 +90,14 @@ def mobilenet_v2(*, width=1.0, expansion=6, output_stride=None, input_shape=(224
         include_top, pooling, num_classes, classifier_activation, dropout, name: as in
             keras.applications (which has no dropout in MobileNetV2, hence 0).
     """
-    owner = "mobilenet_v2"
-    check_positive(owner, "width", width)
-    if isinstance(expansion, bool) or not isinstance(expansion, (int, float)) or expansion < 1:
-        raise invalid(owner, "expansion", expansion, "a number >= 1")
-    check_choice(owner, "output_stride", output_stride, OUTPUT_STRIDES)
-    check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    small_input = resolve_small_input(owner, small_input, input_shape)
-
     widen = partial(round_channels, multiplier=width)
-    blocks = [(expansion if t != 1 else 1, c, s if i == 0 else 1, f"stage{st}_unit{i}")
-              for st, (t, c, n, s) in enumerate(BOTTLENECKS, start=1) for i in range(n)]
-    strides = [2] + [s for _, _, s, _ in blocks]
-    if small_input:  # the stem conv and the first stride-2 block keep full resolution
-        strides[0] = 1
-        strides[strides.index(2)] = 1
-    plan = plan_strides(strides, output_stride)
-    input_shape = check_input_shape(owner, input_shape, min_size=total_stride(plan))
+    plan = _plan(small_input, output_stride)
 
     inputs = keras.Input(input_shape)
     x = conv_bn_act(inputs, widen(STEM_CHANNELS), 3, strides=plan[0][0], act="relu6", name="stem")
-    for (t, c, _, unit), (s, d) in zip(blocks, plan[1:]):
+    for (t, c, _, unit), (s, d) in zip(_blocks(expansion), plan[1:]):
         x = inverted_residual(x, widen(c), expansion=t, strides=s, dilation=d, name=unit)
-    last = widen(LAST_CHANNELS) if width > 1 else LAST_CHANNELS
-    x = conv_bn_act(x, last, 1, act="relu6", name="last")
+    x = conv_bn_act(x, _last_channels(width), 1, act="relu6", name="last")
     x = classifier_head(x, num_classes=num_classes, include_top=include_top, pooling=pooling,
                         dropout=dropout, classifier_activation=classifier_activation)
     return keras.Model(inputs, x, name=name)

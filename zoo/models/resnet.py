@@ -15,9 +15,9 @@ from functools import partial
 
 import keras
 
-from zoo.blocks import classifier_head, conv_bn_act
+from zoo.blocks import classifier_head, conv_bn_act, head_params
 from zoo.blocks.residual import basic_block
-from zoo.common import check_choice, check_head, check_input_shape, check_positive, invalid, round_channels
+from zoo.common import conv_params, input_channels, is_int, is_positive, round_channels
 from zoo.registry import register
 
 PAPER = "https://arxiv.org/abs/1512.03385"
@@ -29,14 +29,22 @@ TOTAL_STRIDE = 4
 PAPER_DEPTHS = (20, 32, 44, 56, 110, 1202)
 
 
-def _check_depth(owner, depth):
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise invalid(owner, "depth", depth, f"6n+2 with n >= 1, e.g. {', '.join(map(str, PAPER_DEPTHS))}")
+def _estimate_params(knobs):
+    widen = partial(round_channels, multiplier=knobs["width"])
+    blocks = (knobs["depth"] - 2) // 6
+    c = widen(STEM_CHANNELS)
+    n = conv_params(input_channels(knobs["input_shape"]), c, 3)
+    for channels, _ in STAGES:  # the first block of a stage changes the width, the others keep it
+        w = widen(channels)
+        n += conv_params(c, w, 3) + conv_params(w, w, 3) + (blocks - 1) * 2 * conv_params(w, w, 3)
+        c = w
+    return n + head_params(c, knobs)
 
 
-@register("resnet", paper=PAPER, knobs={
-    "depth": "6n+2 with n >= 1: 20, 32, 44, 56, 110 in the paper",
-    "width": "a number > 0: width multiplier on the 16/32/64 stage channels",
+@register("resnet", paper=PAPER, min_input_size=TOTAL_STRIDE, estimate_params=_estimate_params, knobs={
+    "depth": (lambda v: is_int(v) and v >= 8 and (v - 2) % 6 == 0,
+              f"6n+2 with n >= 1, e.g. {', '.join(map(str, PAPER_DEPTHS))} (the paper's)"),
+    "width": (is_positive, "a number > 0: width multiplier on the 16/32/64 stage channels"),
 }, variants={
     "resnet20": {"depth": 20, "name": "resnet20"},
     "resnet32": {"depth": 32, "name": "resnet32"},
@@ -58,13 +66,6 @@ def resnet(*, depth=20, width=1.0, input_shape=(32, 32, 3), num_classes=10, incl
         include_top, pooling, num_classes, classifier_activation, dropout, name: as in
             keras.applications (the paper uses no dropout, hence 0).
     """
-    owner = "resnet"
-    _check_depth(owner, depth)
-    check_positive(owner, "width", width)
-    check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    input_shape = check_input_shape(owner, input_shape, min_size=TOTAL_STRIDE)
-    check_choice(owner, "small_input", small_input, [None, True, False])
-
     widen = partial(round_channels, multiplier=width)
     blocks_per_stage = (depth - 2) // 6
     inputs = keras.Input(input_shape)

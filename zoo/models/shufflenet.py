@@ -29,17 +29,9 @@ import keras
 from keras import layers
 
 from zoo.blocks.conv_bn_act import conv_bn_act
-from zoo.blocks.head import classifier_head
+from zoo.blocks.head import classifier_head, head_params
 from zoo.blocks.shuffle_unit import shufflenet_v1_unit
-from zoo.common import (
-    check_choice,
-    check_head,
-    check_input_shape,
-    check_positive,
-    invalid,
-    resolve_small_input,
-    round_channels,
-)
+from zoo.common import conv_params, input_channels, is_positive, round_channels, small_input_strides
 from zoo.registry import register
 
 # Output channels of stages 2, 3, 4 at 1x, per group count g (paper, Table 1).
@@ -61,38 +53,56 @@ def stage_widths(groups, width=1.0):
     return (stem,) + tuple(round_channels(c, width, 4 * groups) for c in STAGE_CHANNELS[groups])
 
 
+def _strides(small_input):
+    """Strides of the stem conv, the stem pool and the first unit of each stage."""
+    return small_input_strides([2, 2] + [2] * len(STAGE_REPEATS), small_input)
+
+
+def _check(knobs):
+    widths = stage_widths(knobs["groups"], knobs["width"])
+    if widths[1] <= widths[0]:
+        return "width", (f"a scale that keeps stage 2 ({widths[1]} channels) wider than the stem "
+                         f"({widths[0]}) with groups={knobs['groups']}")
+    return None
+
+
+def _estimate_params(knobs):
+    g = knobs["groups"]
+    stem, *stages = stage_widths(g, knobs["width"])
+    n, c = conv_params(input_channels(knobs["input_shape"]), stem, 3), stem
+    for stage, (out, repeats) in enumerate(zip(stages, STAGE_REPEATS)):
+        for unit in range(repeats):  # pw1 (dense in the very first unit) -> dw -> pw2 (branch width)
+            first_groups = 1 if stage == unit == 0 else g
+            branch = out - c if unit == 0 else out
+            n += conv_params(c, out // 4, groups=first_groups) + conv_params(1, out // 4, 3)
+            n += conv_params(out // 4, branch, groups=g)
+            c = out
+    return n + head_params(c, knobs)
+
+
 @register(
     "shufflenet",
     paper="https://arxiv.org/abs/1707.01083",
     knobs={
         "groups": sorted(STAGE_CHANNELS),
-        "width": "a number > 0: the paper's scale factor s (0.25, 0.5, 1, 1.5, 2 in the paper)",
+        "width": (is_positive, "a number > 0: the paper's scale factor s (0.25, 0.5, 1, 1.5, 2 in the paper)"),
         "shuffle": [True, False],
     },
+    check=_check,
+    min_input_size=lambda k: math.prod(_strides(k["small_input"])),
+    estimate_params=_estimate_params,
     variants={f"shufflenet_g{g}": {"groups": g} for g in sorted(STAGE_CHANNELS)},
 )
 def shufflenet(*, groups=3, width=1.0, shuffle=True, input_shape=(224, 224, 3), num_classes=1000,
                include_top=True, pooling=None, classifier_activation="softmax", dropout=0.0,
                small_input=None, name="shufflenet"):
     """ShuffleNet v1: stem, three stages of shuffle units (Table 1), global pool, classifier."""
-    owner = "shufflenet"
-    check_choice(owner, "groups", groups, sorted(STAGE_CHANNELS))
-    check_positive(owner, "width", width)
-    check_choice(owner, "shuffle", shuffle, [True, False])
-    check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
     widths = stage_widths(groups, width)
-    if widths[1] <= widths[0]:
-        raise invalid(owner, "width", width, f"a scale that keeps stage 2 ({widths[1]} channels) wider "
-                                             f"than the stem ({widths[0]}) with groups={groups}")
-    input_shape = check_input_shape(owner, input_shape)
-    small = resolve_small_input(owner, small_input, input_shape)
-    stem_stride = 1 if small else 2
-    total_stride = stem_stride * stem_stride * 2 ** len(STAGE_REPEATS)
-    input_shape = check_input_shape(owner, input_shape, min_size=total_stride)
+    stem_stride, pool_stride, *_ = _strides(small_input)
 
     inputs = keras.Input(input_shape, name="input")
     x = conv_bn_act(inputs, widths[0], 3, strides=stem_stride, name="stem")
-    x = layers.MaxPooling2D(3, stem_stride, padding="same", name="stem_pool")(x)
+    x = layers.MaxPooling2D(3, pool_stride, padding="same", name="stem_pool")(x)
     for stage, (out_channels, repeats) in enumerate(zip(widths[1:], STAGE_REPEATS), start=2):
         for unit in range(repeats):
             x = shufflenet_v1_unit(x, out_channels, strides=2 if unit == 0 else 1, groups=groups,

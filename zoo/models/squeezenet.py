@@ -29,13 +29,14 @@ from zoo.blocks.fire import INITIALIZER as fire_init
 from zoo.blocks.fire import fire
 from zoo.common import (
     channel_axis,
-    check_choice,
-    check_head,
-    check_input_shape,
-    check_positive,
-    invalid,
-    resolve_small_input,
+    conv_params,
+    input_channels,
+    is_int,
+    is_number,
+    is_positive_int,
     round_channels,
+    small_input_strides,
+    smallest_side,
     spatial_size,
 )
 from zoo.registry import register
@@ -75,19 +76,51 @@ def _ceil_pool_size(side):
     return math.ceil((side - POOL_SIZE) / POOL_STRIDE) + 1
 
 
+def _strides(small_input):
+    """Strides of conv1 and of the three max-pools."""
+    return small_input_strides([2, POOL_STRIDE, POOL_STRIDE, POOL_STRIDE], small_input)
+
+
 def _final_side(side, *, version, small_input):
     """Spatial side after the feature extractor, or 0 if some layer gets less than its kernel."""
-    _, kernel, layout = VERSIONS[version]
+    _, kernel, _ = VERSIONS[version]
+    conv1_stride, *pool_strides = _strides(small_input)
     if not small_input:  # conv1 is "valid" with stride 2; the small-input conv1 keeps the side
-        side = (side - kernel) // 2 + 1 if side >= kernel else 0
-    first_pool = True
-    for op in layout:
-        if op != "pool":
-            continue
-        if not (small_input and first_pool):
+        side = (side - kernel) // conv1_stride + 1 if side >= kernel else 0
+    for stride in pool_strides:
+        if stride > 1:
             side = _ceil_pool_size(side) if side >= POOL_SIZE else 0
-        first_pool = False
     return side
+
+
+def _min_size(knobs):
+    return smallest_side(lambda side: _final_side(side, version=knobs["version"], small_input=knobs["small_input"]))
+
+
+def _widths(knobs):
+    return fire_widths(**{k: knobs[k] for k in ("squeeze_ratio", "pct_3x3", "base_e", "incr_e", "freq")})
+
+
+def _check(knobs):
+    for squeeze, e1, e3 in _widths(knobs):
+        if e1 < 1:
+            return "pct_3x3", f"a share that leaves at least one 1x1 expand filter (expand width {e1 + e3})"
+    return None
+
+
+def _conv_params(cin, cout, kernel=1):
+    return conv_params(cin, cout, kernel, bias=True, bn=False)  # SqueezeNet: biases, no BN
+
+
+def _estimate_params(knobs):
+    filters, kernel, _ = VERSIONS[knobs["version"]]
+    n, c = _conv_params(input_channels(knobs["input_shape"]), filters, kernel), filters
+    for squeeze, e1, e3 in _widths(knobs):
+        n += _conv_params(c, squeeze) + _conv_params(squeeze, e1) + _conv_params(squeeze, e3, 3)
+        if knobs["bypass"] == "complex" and c != e1 + e3:
+            n += _conv_params(c, e1 + e3)
+        c = e1 + e3
+    return n + (_conv_params(c, knobs["num_classes"]) if knobs["include_top"] else 0)
 
 
 def _max_pool_ceil(x, *, strides, name):
@@ -107,13 +140,19 @@ def _max_pool_ceil(x, *, strides, name):
     paper="https://arxiv.org/abs/1602.07360",
     knobs={
         "version": list(VERSIONS),
-        "squeeze_ratio": "a number in (0, 1]: squeeze width / expand width (SR)",
-        "pct_3x3": "a number in (0, 1): share of 3x3 filters in the expand layers",
-        "base_e": "an integer > 0: expand filters of the first fire module",
-        "incr_e": "an integer >= 0: expand filters added every `freq` fire modules",
-        "freq": "an integer > 0: fire modules between width increases",
+        "squeeze_ratio": (lambda v: is_number(v) and 0 < v <= 1,
+                          "a number in (0, 1]: squeeze width / expand width (SR)"),
+        "pct_3x3": (lambda v: is_number(v) and 0 < v < 1,
+                    "a number in (0, 1): share of 3x3 filters in the expand layers"),
+        "base_e": (is_positive_int, "an integer > 0: expand filters of the first fire module"),
+        "incr_e": (lambda v: is_int(v) and v >= 0,
+                   "an integer >= 0: expand filters added every `freq` fire modules"),
+        "freq": (is_positive_int, "an integer > 0: fire modules between width increases"),
         "bypass": list(BYPASS),
     },
+    check=_check,
+    min_input_size=_min_size,
+    estimate_params=_estimate_params,
     variants={"squeezenet1_0": {"version": "1.0"}, "squeezenet1_1": {"version": "1.1"}},
 )
 def squeezenet(*, version="1.0", squeeze_ratio=0.125, pct_3x3=0.5, base_e=128, incr_e=128, freq=2,
@@ -121,42 +160,19 @@ def squeezenet(*, version="1.0", squeeze_ratio=0.125, pct_3x3=0.5, base_e=128, i
                pooling=None, classifier_activation="softmax", dropout=0.5, small_input=None,
                name="squeezenet"):
     """SqueezeNet: fire modules of 1x1 squeeze + 1x1/3x3 expand, conv10 + global-pool classifier."""
-    owner = "squeezenet"
-    check_choice(owner, "version", version, VERSIONS)
-    check_choice(owner, "bypass", bypass, BYPASS)
-    check_positive(owner, "squeeze_ratio", squeeze_ratio)
-    if squeeze_ratio > 1:
-        raise invalid(owner, "squeeze_ratio", squeeze_ratio, "a number in (0, 1]")
-    if isinstance(pct_3x3, bool) or not isinstance(pct_3x3, (int, float)) or not 0 < pct_3x3 < 1:
-        raise invalid(owner, "pct_3x3", pct_3x3, "a number in (0, 1)")
-    check_positive(owner, "base_e", base_e, integer=True)
-    check_positive(owner, "freq", freq, integer=True)
-    if isinstance(incr_e, bool) or not isinstance(incr_e, int) or incr_e < 0:
-        raise invalid(owner, "incr_e", incr_e, "an integer >= 0")
-    check_head(owner, num_classes=num_classes, include_top=include_top, pooling=pooling, dropout=dropout)
-    widths = fire_widths(squeeze_ratio=squeeze_ratio, pct_3x3=pct_3x3, base_e=base_e,
-                         incr_e=incr_e, freq=freq)
-    for squeeze, e1, e3 in widths:
-        if e1 < 1:
-            raise invalid(owner, "pct_3x3", pct_3x3,
-                          f"a share that leaves at least one 1x1 expand filter (expand width {e1 + e3})")
-    input_shape = check_input_shape(owner, input_shape)
-    small = resolve_small_input(owner, small_input, input_shape)
-    min_side = next(s for s in range(1, 4096) if _final_side(s, version=version, small_input=small) >= 1)
-    input_shape = check_input_shape(owner, input_shape, min_size=min_side)
-
+    widths = fire_widths(squeeze_ratio=squeeze_ratio, pct_3x3=pct_3x3, base_e=base_e, incr_e=incr_e, freq=freq)
+    conv1_stride, *pool_strides = _strides(small_input)
     conv1_filters, conv1_kernel, layout = VERSIONS[version]
     inputs = keras.Input(input_shape, name="input")
-    x = layers.Conv2D(conv1_filters, conv1_kernel, strides=1 if small else 2,
-                      padding="same" if small else "valid", kernel_initializer=fire_init,
+    x = layers.Conv2D(conv1_filters, conv1_kernel, strides=conv1_stride,
+                      padding="same" if small_input else "valid", kernel_initializer=fire_init,
                       name="conv1")(inputs)
     x = layers.ReLU(name="conv1_relu")(x)
     fires = iter(widths)
     fire_index, pool_index = 2, 1  # the paper numbers fire modules from 2 (conv1 is layer 1)
     for op in layout:
         if op == "pool":
-            strides = 1 if small and pool_index == 1 else POOL_STRIDE
-            x = _max_pool_ceil(x, strides=strides, name=f"pool{pool_index}")
+            x = _max_pool_ceil(x, strides=pool_strides[pool_index - 1], name=f"pool{pool_index}")
             pool_index += 1
             continue
         squeeze, e1, e3 = next(fires)

@@ -23,3 +23,23 @@ def shared_data() -> Path:
     if not root or not Path(root, "cifar10").is_dir():
         pytest.skip("ZOO_DATA_DIR with the shared cifar10/ and tiny-imagenet-10/ folders is not set")
     return Path(root)
+
+
+@pytest.fixture
+def same_function_as():
+    """``check(ref, ours, batch_shape)``: load ``ref``'s weights into ``ours`` in order (1-D ones,
+    BatchNorm's, moved away from 0/1 so a mix-up would show), run both on one random batch and
+    compare; returns ``ref``'s output for further checks."""
+    import numpy as np
+
+    def check(ref, ours, batch_shape, tolerance=1e-4):
+        rng = np.random.default_rng(0)
+        weights = [w if w.ndim > 1 else rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in ref.get_weights()]
+        ref.set_weights(weights)
+        ours.set_weights(weights)
+        x = rng.normal(size=batch_shape).astype("float32")
+        expected = keras.ops.convert_to_numpy(ref(x))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x)), expected, rtol=tolerance, atol=tolerance)
+        return expected
+
+    return check

@@ -92,6 +92,15 @@ def zoo_bench(*args, **kwargs):
                             stderr=subprocess.PIPE, text=True)
 
 
+def wait_for_first_row(proc, out, seconds=240):
+    """Poll until the runner in ``proc`` has written its first row to ``out``."""
+    deadline = time.monotonic() + seconds
+    while not read_rows(out / "results.csv"):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, f"no row within {seconds} s"
+        time.sleep(0.2)
+
+
 # --- the whole runner ---------------------------------------------------------------
 
 
@@ -288,11 +297,7 @@ def test_kill_and_resume_finishes_each_run_once(finished, workdir):
     out = workdir / "killed"
     wanted = [c.run_id for c in runner.configs if c.model == "convnet"]  # two runs keep it quick
     proc = zoo_bench("suite.toml", "--out", "killed", "--only", "convnet", cwd=workdir)
-    deadline = time.monotonic() + 240
-    while not read_rows(out / "results.csv"):
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() < deadline, "no row within 240 s"
-        time.sleep(0.2)
+    wait_for_first_row(proc, out)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert (out / LOCK_NAME).exists()  # the killed runner could not clean up
@@ -485,11 +490,7 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_rows(finished, workdir):
     """SIGTERM mid-suite: a message, exit 130, the lock released, finished rows kept."""
     out = workdir / "terminated"
     proc = zoo_bench("suite.toml", "--out", "terminated", cwd=workdir)
-    deadline = time.monotonic() + 240
-    while not read_rows(out / "results.csv"):
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() < deadline, "no row within 240 s"
-        time.sleep(0.2)
+    wait_for_first_row(proc, out)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted; finished results are kept" in err, err[-2000:]

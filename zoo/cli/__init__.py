@@ -24,6 +24,7 @@ COMMANDS = {
     "latency": "zoo.cli.latency",
     "conv-types": "zoo.cli.conv_types",
     "readme": "zoo.cli.readme",
+    "convert-weights": "zoo.cli.convert_weights",
 }
 
 

@@ -137,9 +137,11 @@ def build_with_weights(name: str, kwargs: dict[str, Any], *, weights: Any = None
     elif isinstance(weights, str) and (weights == "imagenet" or weights in {c.tag for c in CHECKPOINTS}):
         ckpt = select(name, config, weights)
         side = check_request(ckpt, name, config)
-        model = build(name, **{**kwargs, "small_input": False})
-        model = load_keras_applications(model, ckpt, config, side) if ckpt.layout == "keras" \
-            else load_converted(model, ckpt)
+        if ckpt.layout == "keras":
+            path = fetch(*keras_file(ckpt, side, config["include_top"]))  # before building: fail fast
+            model = load_keras_applications(build(name, **{**kwargs, "small_input": False}), ckpt, path, config, side)
+        else:
+            model = load_converted(build(name, **{**kwargs, "small_input": False}), ckpt)
         mode = ckpt.preprocessing
     elif isinstance(weights, (str, os.PathLike)):
         model, mode = load_file(name, kwargs, Path(weights))
@@ -198,12 +200,10 @@ def fetch(fname: str, url: str, file_hash: str | None = None, subdir: str = "mod
         socket.setdefaulttimeout(previous)
 
 
-def load_keras_applications(model, ckpt: Checkpoint, config: dict[str, Any], side: int):
+def load_keras_applications(model, ckpt: Checkpoint, path: str, config: dict[str, Any], side: int):
     """Load keras.applications' file into its own model (keras' loader), then copy in layer order."""
     import keras
 
-    fname, url, md5 = keras_file(ckpt, side, config["include_top"])
-    path = fetch(fname, url, md5)
     app = getattr(keras.applications, ckpt.keras_app)
     ref = app(weights=None, include_top=config["include_top"], input_shape=(side, side, 3), **ckpt.keras_kwargs)
     try:

@@ -10,7 +10,12 @@ cache. ``CHECKPOINTS`` lists them all; ``pretrained_table()`` renders it for the
 """
 
 from zoo.weights.catalog import CHECKPOINTS, PREPROCESSING, Checkpoint, pretrained_table  # noqa: F401
-from zoo.weights.load import MissingWeightsError, build_with_weights, cache_dir, converted_path  # noqa: F401
+from zoo.weights.load import (  # noqa: F401
+    MissingWeightsError,
+    build_with_weights,
+    cache_dir,
+    converted_path,
+)
 
 
 def imagenet_classes() -> list[str]:

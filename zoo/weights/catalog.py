@@ -205,8 +205,8 @@ def checkpoints_for(name: str | None = None) -> list[Checkpoint]:
 
 def pretrained_table() -> str:
     """The checkpoints as a Markdown table (embedded in README.md)."""
-    rows = ["| zoo configuration | `weights=` | source (its name) | input sides | ImageNet top-1 (source) "
-            "| preprocessing | licence: code / weights |",
+    rows = [("| zoo configuration | `weights=` | source (its name) | input sides | ImageNet top-1 (source) "
+             "| preprocessing | licence: code / weights |"),
             "|---|---|---|---|---|---|---|"]
     for c in CHECKPOINTS:
         top1 = ", ".join(f"{v:.1f}% @{side}" for side, v in sorted(c.top1.items()))

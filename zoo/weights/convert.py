@@ -28,6 +28,7 @@ VERIFY_TOLERANCE = 1e-4  # max |keras - torch| over the logits, relative to max(
 
 @dataclass(frozen=True)
 class Conversion:
+    ckpt: Checkpoint
     path: Path
     tensors: int
     max_abs_diff: float | None  # None when not verified
@@ -48,46 +49,86 @@ def find(name: str, tag: str | None = None) -> Checkpoint:
                      + ", ".join(sorted({c.name for c in torch_checkpoints()})))
 
 
-def read_torch(ckpt: Checkpoint, checkpoint: str | None, *, verify: bool, torch_python: str | None = None):
-    """Run the reader; returns (ordered state dict of numpy arrays, input or None, output or None)."""
+def read_torch(jobs: list[tuple[Checkpoint, str | None]], *, verify: bool, torch_python: str | None = None):
+    """Run the reader once for all (checkpoint, file or None = download) pairs.
+
+    Returns, per pair, (state dict of numpy arrays in the checkpoint's order, input, output)
+    or the ValueError saying why that one could not be read.
+    """
     python = torch_python or sys.executable
     with tempfile.TemporaryDirectory(prefix="zoo-convert-") as tmp:
-        out = Path(tmp, "state.npz")
-        cmd = [python, str(READER), "--lib", ckpt.torch_lib, "--arch", ckpt.torch_arch, "--out", str(out)]
-        cmd += ["--checkpoint", str(checkpoint)] if checkpoint else ["--weights", ckpt.torch_weights]
-        if verify:
-            cmd += ["--verify-size", str(VERIFY_SIZE)]
+        spec = [{"lib": c.torch_lib, "arch": c.torch_arch, "out": str(Path(tmp, f"{i}.npz")),
+                 "verify_size": VERIFY_SIZE if verify else 0,
+                 **({"checkpoint": str(f)} if f else {"weights": c.torch_weights})} for i, (c, f) in enumerate(jobs)]
+        Path(tmp, "jobs.json").write_text(json.dumps(spec))
         env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-        result = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if result.returncode != 0:
-            detail = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-            hint = "" if checkpoint else (f" Without network, download {ckpt.url} by hand and pass it with --from.")
-            if "No module named" in detail:
-                hint = f" {python} lacks PyTorch: run scripts/setup-torch-env and use .venv-torch/bin/zoo."
-            raise ValueError(f"reading {checkpoint or ckpt.torch_weights} with {ckpt.torch_lib} failed: {detail}.{hint}")
-        with np.load(out) as data:
-            state = {str(k): data[f"state/{k}"] for k in data["keys"]}
-            x = data["input"] if "input" in data else None
-            y = data["output"] if "output" in data else None
-    return state, x, y
+        result = subprocess.run([python, str(READER), str(Path(tmp, "jobs.json"))], capture_output=True, text=True,
+                                env=env, check=False)  # failures come back per job on stdout
+        status = {}
+        for line in result.stdout.splitlines():
+            if line.startswith("{"):
+                record = json.loads(line)
+                status[record["job"]] = record
+        out = []
+        for i, (ckpt, checkpoint) in enumerate(jobs):
+            record = status.get(i)
+            if record is None or "error" in record:
+                detail = record["error"] if record else (result.stderr.strip().splitlines() or ["no output"])[-1]
+                hint = "" if checkpoint else f" Without network, download {ckpt.url} by hand and pass it with --from."
+                if "No module named" in detail:
+                    hint = f" {python} lacks PyTorch: run scripts/setup-torch-env and use .venv-torch/bin/zoo."
+                out.append(ValueError(f"reading {checkpoint or ckpt.torch_weights} with {ckpt.torch_lib} failed: "
+                                      f"{detail}.{hint}"))
+                continue
+            with np.load(spec[i]["out"]) as data:
+                state = {str(k): data[f"state/{k}"] for k in data["keys"]}
+                out.append((state, data.get("input"), data.get("output")))
+    return out
 
 
 def convert(name: str, tag: str | None = None, *, checkpoint: str | None = None, out: str | Path | None = None,
             verify: bool = True, torch_python: str | None = None) -> Conversion:
     """Convert one checkpoint; ``checkpoint`` a state_dict file, or None to download the published one."""
+    result = convert_many([(name, tag, checkpoint)], out=out, verify=verify, torch_python=torch_python)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def convert_many(requests, *, out: str | Path | None = None, verify: bool = True,
+                 torch_python: str | None = None) -> list[Conversion | Exception]:
+    """Convert (name, tag or None, file or None) requests with one torch process; a failure is returned, not raised."""
+    ckpts = [find(name, tag) for name, tag, _ in requests]
+    for _, _, checkpoint in requests:
+        if checkpoint and not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"--from {checkpoint}: no such file")
+    if out is not None and len(requests) != 1:
+        raise ValueError("--out applies to one checkpoint")
+    read = read_torch([(c, r[2]) for c, r in zip(ckpts, requests)], verify=verify, torch_python=torch_python)
+    results = []
+    for ckpt, (_, _, checkpoint), got in zip(ckpts, requests, read):
+        try:
+            if isinstance(got, Exception):
+                raise got
+            results.append(_write(ckpt, checkpoint, *got, out=out))
+        except (ValueError, OSError) as err:
+            results.append(err)
+    return results
+
+
+def _write(ckpt: Checkpoint, checkpoint, state, x, y, *, out) -> Conversion:
+    """Map the tensors onto the zoo model, compare with torch's output, write the .weights.h5."""
+    import h5py
+
     from zoo.registry import build
     from zoo.weights.load import CONVERT_BUILD, META_ATTR, converted_path
     from zoo.weights.torch_port import assign_state_dict, to_torch_layout
 
-    ckpt = find(name, tag)
-    if checkpoint and not Path(checkpoint).is_file():
-        raise FileNotFoundError(f"--from {checkpoint}: no such file")
-    state, x, y = read_torch(ckpt, checkpoint, verify=verify, torch_python=torch_python)
     model = to_torch_layout(build(ckpt.name, **ckpt.knobs, **CONVERT_BUILD))
     used = assign_state_dict(model, state, ckpt.torch_arch)
     diff = None
-    if verify:
-        ours = model.predict(x.transpose(0, 2, 3, 1), verbose=0)  # CONVERT_BUILD has no softmax: logits
+    if x is not None:
+        ours = np.asarray(model(x.transpose(0, 2, 3, 1), training=False))  # CONVERT_BUILD: logits, no softmax
         diff = float(np.abs(ours - y).max())
         if diff > VERIFY_TOLERANCE * max(1.0, float(np.abs(y).max())):
             raise ValueError(f"{ckpt.id}: the Keras model differs from {ckpt.torch_lib}'s by up to {diff:.3g} "
@@ -101,11 +142,9 @@ def convert(name: str, tag: str | None = None, *, checkpoint: str | None = None,
             "source_id": ckpt.source_id, "layout": ckpt.layout, "preprocessing": ckpt.preprocessing,
             "from": str(Path(checkpoint).name) if checkpoint else ckpt.url,
             "sha256": _sha256(checkpoint) if checkpoint else None, "max_abs_diff": diff}
-    import h5py
-
     with h5py.File(path, "a") as f:
         f.attrs[META_ATTR] = json.dumps(meta)
-    return Conversion(path, used, diff)
+    return Conversion(ckpt, path, used, diff)
 
 
 def _sha256(path) -> str:

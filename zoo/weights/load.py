@@ -16,13 +16,19 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from zoo.weights.catalog import CHECKPOINTS, PREPROCESSING, Checkpoint, checkpoints_for, keras_file
+from zoo.weights.catalog import (
+    CHECKPOINTS,
+    PREPROCESSING,
+    Checkpoint,
+    checkpoints_for,
+    keras_file,
+)
 
 # Knobs that change no weight shape: any value loads the same checkpoint.
 FREE_KNOBS = frozenset({"input_shape", "num_classes", "include_top", "pooling", "classifier_activation",
                         "dropout", "name", "small_input", "output_stride"})
 HEAD_LAYERS = ("head_predictions", "conv10")  # the classifier layers zoo families name (SqueezeNet: conv10)
-DOWNLOAD_TIMEOUT = float(os.environ.get("ZOO_DOWNLOAD_TIMEOUT", 30))  # seconds per network operation
+DOWNLOAD_TIMEOUT = float(os.environ.get("ZOO_DOWNLOAD_TIMEOUT", "30"))  # seconds per network operation
 META_ATTR = "zoo_weights"  # JSON attribute of files written by `zoo convert-weights`
 # How convert-weights builds the model it writes and loads it back: logits, to compare with torch's
 # ("linear", since zoo.build drops a None knob: classifier_activation=None means the default softmax).
@@ -141,7 +147,7 @@ def build_with_weights(name: str, kwargs: dict[str, Any], *, weights: Any = None
             path = fetch(*keras_file(ckpt, side, config["include_top"]))  # before building: fail fast
             model = load_keras_applications(build(name, **{**kwargs, "small_input": False}), ckpt, path, config, side)
         else:
-            model = load_converted(build(name, **{**kwargs, "small_input": False}), ckpt)
+            model = load_converted(build(name, **{**kwargs, "small_input": False}), ckpt, config)
         mode = ckpt.preprocessing
     elif isinstance(weights, (str, os.PathLike)):
         model, mode = load_file(name, kwargs, Path(weights))
@@ -268,7 +274,7 @@ def _has_head(model) -> bool:
 # --- converted torch checkpoints and user files ----------------------------------------------
 
 
-def load_converted(model, ckpt: Checkpoint):
+def load_converted(model, ckpt: Checkpoint, config: dict[str, Any]):
     path = converted_path(ckpt)
     if not path.is_file():
         source = f"{ckpt.source}'s {ckpt.source_id} ({ckpt.url})"
@@ -280,7 +286,7 @@ def load_converted(model, ckpt: Checkpoint):
     meta = read_meta(path)
     if not meta or meta.get("name") != ckpt.name or meta.get("tag") != ckpt.tag:
         raise ValueError(f"{path} was not written by `{convert_command(ckpt)}` (metadata {meta}); run it again")
-    return load_meta_file(model, path, meta)
+    return load_meta_file(model, path, meta, config)
 
 
 def read_meta(path: Path) -> dict | None:
@@ -292,14 +298,26 @@ def read_meta(path: Path) -> dict | None:
     return json.loads(raw) if raw is not None else None
 
 
-def load_meta_file(model, path: Path, meta: dict):
-    """A converted file loads into the model convert-weights built, then by name into ``model``."""
-    from zoo.registry import build
+def load_meta_file(model, path: Path, meta: dict, config: dict[str, Any]):
+    """A converted file loads into the model convert-weights built, then by name into ``model``.
+
+    Keras' ``load_weights`` matches entries by layer class and graph position, so it is used
+    directly only when the target has the converted model's graph (the 1000-class head, the
+    same strides); any other target gets a converted-model copy first, then the layers by name.
+    """
+    from zoo.registry import build, get_spec
     from zoo.weights.torch_port import to_torch_layout
 
+    torch = meta.get("layout") == "torch"
+    model = to_torch_layout(model) if torch else model
+    source_config = {**get_spec(meta["name"]).knob_defaults(), **meta["knobs"]}
+    if config["include_top"] and config["num_classes"] == 1000 and \
+            config.get("output_stride") == source_config.get("output_stride"):
+        _check_file_shapes(model, path)
+        model.load_weights(path)
+        return model
     source = build(meta["name"], **meta["knobs"], **CONVERT_BUILD)
-    if meta.get("layout") == "torch":
-        source, model = to_torch_layout(source), to_torch_layout(model)
+    source = to_torch_layout(source) if torch else source
     _check_file_shapes(source, path)
     source.load_weights(path)
     copy_by_name(source, model)
@@ -327,10 +345,10 @@ def load_file(name: str, kwargs: dict[str, Any], path: Path):
         raise FileNotFoundError(f"weights={str(path)!r}: no such file (and not a known weights name: "
                                 f"'imagenet' or one of {', '.join(sorted({c.tag for c in CHECKPOINTS}))})")
     config = full_config(name, kwargs)
-    model = build(name, **kwargs)
     if path.name.endswith(".weights.h5"):
         meta = read_meta(path)
         if meta is None:  # a zoo model's own save_weights: the same configuration or nothing
+            model = build(name, **kwargs)
             _check_file_shapes(model, path)
             model.load_weights(path)
             return model, None
@@ -341,13 +359,15 @@ def load_file(name: str, kwargs: dict[str, Any], path: Path):
             raise ValueError(f"{path} holds {meta['name']} {meta['knobs'] or ''} weights, not {describe(name, config)}")
         if config.get("small_input"):
             raise ValueError(f"{path}: converted ImageNet weights need small_input=False")
-        return load_meta_file(build(name, **{**kwargs, "small_input": False}), path, meta), meta.get("preprocessing")
+        model = build(name, **{**kwargs, "small_input": False})
+        return load_meta_file(model, path, meta, config), meta.get("preprocessing")
     if path.suffix == ".keras":
         import zoo
         from zoo.weights.preprocessing import mode_of
         from zoo.weights.torch_port import is_torch_layout, to_torch_layout
 
         src = zoo.load_model(str(path), compile=False)
+        model = build(name, **kwargs)
         if is_torch_layout(src):
             model = to_torch_layout(model)
         copy_by_name(src, model)

@@ -43,8 +43,8 @@ def to_torch_layout(model):
         if isinstance(layer, layers.BatchNormalization):
             config["epsilon"] = TORCH_BN_EPSILON
         elif getattr(layer, "padding", None) == "same" and max(getattr(layer, "strides", (1,))) > 1:
-            if isinstance(layer, (layers.AveragePooling2D,)):
-                raise ValueError(f"{layer.name}: a strided 'same' average pool has no exact torch equivalent "
+            if isinstance(layer, layers.AveragePooling2D):
+                raise ValueError(f"{layer.name}: a strided 'same' average pool has no exact torch equivalent "  # noqa: TRY004
                                  "(torch counts the padded zeros)")
             kernel = getattr(layer, "kernel_size", None) or layer.pool_size
             dilation = getattr(layer, "dilation_rate", (1, 1))
@@ -241,7 +241,7 @@ def _keras_values(layer, params, prefix):
     elif isinstance(layer, layers.Dense):
         values = {"kernel": p.pop("weight").T, "bias": p.pop("bias", None)}
     else:
-        raise ValueError(f"{prefix} -> {layer.name}: no torch conversion for {type(layer).__name__}")
+        raise ValueError(f"{prefix} -> {layer.name}: no torch conversion for {type(layer).__name__}")  # noqa: TRY004
     if p:
         raise ValueError(f"{prefix} -> {layer.name}: unused checkpoint tensors {sorted(p)}")
     out = []

@@ -258,5 +258,12 @@ def test_table_lists_every_checkpoint_with_source_and_licence():
     for c in CHECKPOINTS:
         assert c.top1 and c.top1_url.startswith("https://") and c.license_url.startswith("https://")
         assert set(c.top1) <= set(c.resolutions)
-    assert "| `shufflenet_v2_x1_0` | `'imagenet'`, `'torchvision'` |" in table
+    assert "| `shufflenet_v2_x1_0` | `'imagenet'`, `'torchvision'` |" in table and "| `mobilenet` | `'timm'` |" in table
     assert "[69.4% @224](" in table and "MIT (trained by the Keras team)" in table
+
+
+def test_readme_section_shows_the_current_table():
+    """The table is generated: README.md (or docs-weights.md before the merge) must hold it verbatim."""
+    table = pretrained_table()
+    texts = [(ROOT / f).read_text() for f in ("README.md", "docs-weights.md") if (ROOT / f).is_file()]
+    assert any(table in text for text in texts), "refresh the table: print(zoo.weights.pretrained_table())"

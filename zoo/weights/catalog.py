@@ -125,7 +125,7 @@ def _torchvision(name, arch, enum, file, top1, tag="torchvision", resize=256, **
     return Checkpoint(
         name=name, tag=tag, source="torchvision", source_id=enum, resolutions=(224,), top1={224: top1},
         top1_url=TORCHVISION_TOP1_URL, preprocessing="torch", code_license="BSD-3-Clause",
-        weights_license="not stated (torchvision: may carry terms of the training data, ImageNet)",
+        weights_license="not stated; may carry ImageNet's terms",
         license_url=TORCHVISION_LICENSE_URL, knobs=knobs, resize=resize, torch_lib="torchvision",
         torch_arch=arch, torch_weights=enum, url=TORCHVISION_URL + file)
 
@@ -212,10 +212,13 @@ def pretrained_table() -> str:
         top1 = ", ".join(f"{v:.1f}% @{side}" for side, v in sorted(c.top1.items()))
         sides = ", ".join(map(str, c.resolutions))
         tags = f"`{c.tag!r}`" if c is not _default_of(c) else f"`'imagenet'`, `{c.tag!r}`"
+        crop = f", resize {c.resize} + crop" if c.resize else ""
         rows.append(f"| `{c.config}` | {tags} | {c.source} (`{c.source_id}`) | {sides} | [{top1}]({c.top1_url}) "
-                    f"| {c.preprocessing} | {c.code_license} / [{c.weights_license}]({c.license_url}) |")
-    notes = ["", "Preprocessing (`include_preprocessing=True` puts it inside the model; inputs are 0-255 RGB):"]
+                    f"| `{c.preprocessing}`{crop} | {c.code_license} / [{c.weights_license}]({c.license_url}) |")
+    notes = ["", "Preprocessing (`include_preprocessing=True` puts the scaling inside the model; inputs are 0-255 RGB):"]
     notes += [f"- `{k}`: {v}" for k, v in PREPROCESSING.items()]
+    notes.append("- resize N + crop: the source evaluates on the centre crop (the input side) of the image resized "
+                 "to N on its shorter side; resizing and cropping stay outside the model.")
     return "\n".join(rows + notes) + "\n"
 
 

@@ -154,6 +154,8 @@ def test_weights_file_and_keras_file(tmp_path):
     for path in ("s.weights.h5", "s.keras"):
         ours = zoo.build("squeezenet1_1", input_shape=(64, 64, 3), weights=tmp_path / path)
         np.testing.assert_allclose(_run(ours, images), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="do not say which input scaling"):  # a bare file: no guessing
+        zoo.build("squeezenet1_1", input_shape=(64, 64, 3), weights=tmp_path / "s.weights.h5", include_preprocessing=True)
     # The backbone of a .keras file, at another size, under a new head:
     backbone = zoo.build("squeezenet1_1", input_shape=(96, 96, 3), include_top=False, weights=tmp_path / "s.keras")
     assert backbone.get_layer("fire9_squeeze").get_weights()[0].tolist() == \

@@ -157,11 +157,13 @@ def build_with_weights(name: str, kwargs: dict[str, Any], *, weights: Any = None
     if include_preprocessing:
         from zoo.weights.preprocessing import add_preprocessing
 
-        model = add_preprocessing(model, preprocessing_mode(name, config, include_preprocessing, mode))
+        model = add_preprocessing(model, preprocessing_mode(name, config, include_preprocessing, mode,
+                                                            from_file=weights is not None and mode is None))
     return model
 
 
-def preprocessing_mode(name, config, include_preprocessing, from_weights) -> str:
+def preprocessing_mode(name, config, include_preprocessing, from_weights, *, from_file=False) -> str:
+    """The scaling to put in front: the caller's mode, the weights' own, or (no weights) the default checkpoint's."""
     if isinstance(include_preprocessing, str):
         if include_preprocessing not in PREPROCESSING:
             raise ValueError(f"include_preprocessing={include_preprocessing!r}: use True (the weights' own), "
@@ -171,12 +173,14 @@ def preprocessing_mode(name, config, include_preprocessing, from_weights) -> str
         raise TypeError(f"include_preprocessing must be True, False or a mode name, not {include_preprocessing!r}")
     if from_weights:
         return from_weights
-    try:  # no weights: the scaling of the checkpoint weights="imagenet" would load
-        return select(name, config, "imagenet").preprocessing
-    except ValueError:
-        raise ValueError(f"{describe(name, config)}: include_preprocessing=True, but these weights do not say which "
-                         f"input scaling they expect; pass include_preprocessing='tf' ([-1, 1]) or 'torch' "
-                         f"(ImageNet mean/std)") from None
+    if not from_file:  # no weights: the scaling of the checkpoint weights="imagenet" would load
+        try:
+            return select(name, config, "imagenet").preprocessing
+        except ValueError:
+            pass
+    raise ValueError(f"{describe(name, config)}: include_preprocessing=True, but these weights do not say which "
+                     f"input scaling they expect; pass include_preprocessing='tf' ([-1, 1]) or 'torch' "
+                     f"(ImageNet mean/std)")
 
 
 # --- keras.applications --------------------------------------------------------------------

@@ -31,7 +31,7 @@ from zoo.registry import build, get_spec, list_models, model_knobs, register  # 
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = {"cost", "blocks", "models", "data", "training", "bench", "tune", "analysis", "common"}
+_SUBPACKAGES = {"cost", "blocks", "models", "data", "training", "bench", "tune", "analysis", "common", "weights"}
 
 
 def load_model(path, **kwargs):

@@ -386,12 +386,17 @@ def estimate_params(name: str, knobs: Mapping[str, Any] | None = None) -> int | 
     return None if spec.estimate_params is None else spec.estimate_params(knobs)
 
 
-def build(name: str, **kwargs: Any):
+def build(name: str, *, weights: Any = None, include_preprocessing: bool | str = False, **kwargs: Any):
     """Build a registered model: ``zoo.build("shufflenet", groups=3)`` -> ``keras.Model``.
 
     ``None`` values fall back to the defaults (so callers can pass optional settings
-    through), except ``pooling`` where ``None`` is a real choice.
+    through), except ``pooling`` where ``None`` is a real choice. ``weights`` ("imagenet",
+    a tag or a file) and ``include_preprocessing`` are handled by ``zoo.weights``.
     """
+    if weights is not None or include_preprocessing:
+        from zoo.weights import build_with_weights
+
+        return build_with_weights(name, kwargs, weights=weights, include_preprocessing=include_preprocessing)
     spec = get_spec(name)
     return spec.builder(**check_knobs(name, kwargs))
 

@@ -25,6 +25,7 @@ COMMANDS = {
     "conv-types": "zoo.cli.conv_types",
     "readme": "zoo.cli.readme",
     "predict": "zoo.cli.predict",
+    "convert-weights": "zoo.cli.convert_weights",
 }
 
 

@@ -256,13 +256,17 @@ def model_knobs(name: str) -> dict[str, Knob]:
     return dict(get_spec(name).knobs)
 
 
+# Keywords for which None is a real choice, as in keras.applications: no pooling, no activation (logits).
+NONE_IS_A_VALUE = ("pooling", "classifier_activation")
+
+
 def _checked_values(name: str, spec: ModelSpec, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Every knob (defaults filled in), each checked on its own; ``small_input`` resolved."""
     unknown = [k for k in kwargs if k not in spec.knobs]
     if unknown:
         raise TypeError(f"{name}: unknown keyword(s) {', '.join(map(repr, unknown))}. "
                         f"Valid keywords: {', '.join(spec.knobs)}")
-    knobs = {**spec.knob_defaults(), **{k: v for k, v in kwargs.items() if v is not None or k == "pooling"}}
+    knobs = {**spec.knob_defaults(), **{k: v for k, v in kwargs.items() if v is not None or k in NONE_IS_A_VALUE}}
     for key, value in knobs.items():
         knob = spec.knobs[key]
         if not knob.accepts(value):

@@ -31,7 +31,7 @@ HEAD_LAYERS = ("head_predictions", "conv10")  # the classifier layers zoo famili
 DOWNLOAD_TIMEOUT = float(os.environ.get("ZOO_DOWNLOAD_TIMEOUT", "30"))  # seconds per network operation
 META_ATTR = "zoo_weights"  # JSON attribute of files written by `zoo convert-weights`
 # How convert-weights builds the model it writes and loads it back: logits, to compare with torch's
-# ("linear", since zoo.build drops a None knob: classifier_activation=None means the default softmax).
+# ("linear": the same as classifier_activation=None, spelled out).
 CONVERT_BUILD = {"input_shape": (224, 224, 3), "small_input": False, "classifier_activation": "linear"}
 
 
@@ -141,6 +141,8 @@ def build_with_weights(name: str, kwargs: dict[str, Any], *, weights: Any = None
     if weights is None:
         model = build(name, **kwargs)
     elif isinstance(weights, str) and (weights == "imagenet" or weights in {c.tag for c in CHECKPOINTS}):
+        if kwargs.get("small_input") is not True:  # automatic small_input means the checkpoint's stem
+            config = full_config(name, {**kwargs, "small_input": False})
         ckpt = select(name, config, weights)
         side = check_request(ckpt, name, config)
         if ckpt.layout == "keras":

@@ -527,3 +527,42 @@ def test_reading_names_best_front_and_chance():
     assert "cheapest on the MACs front: c, 5.0% at 1.0M MACs" in line
     assert "1 of 3 at or below chance (10%): c" in line
     assert "all 2 configurations above chance" in res_reading(rows[:2], 10)
+
+
+def test_every_run_leaves_a_checkpoint_that_predicts(finished, workdir, capsys):
+    """Each row points to its trained model: loadable, 0-255 RGB in, class names inside, the same
+    predictions as training measured; `zoo predict` labels images with it."""
+    import zoo
+    from zoo.checkpoint import read_info
+
+    runner, out = finished
+    rows = read_rows(out / "results.csv")
+    for row in rows:
+        path = out / row["checkpoint"]
+        assert path.is_file() and row["checkpoint"] == f"checkpoints/{row['run_id']}.keras"
+        info = read_info(path)
+        assert info["class_names"] == ["class0", "class1", "class2"] and info["run_id"] == row["run_id"]
+        assert info["preprocessing"] == "torch" and info["top1"] == pytest.approx(row["top1"], abs=1e-6)
+    model = zoo.load_model(out / rows[0]["checkpoint"])
+    images = runner.val_ds.pipeline(64, training=False, normalize=False)  # [0, 1] floats, file order
+    x, y = next(iter(images))
+    accuracy = float(np.mean(np.argmax(model.predict(np.asarray(x) * 255.0, verbose=0), -1) == np.asarray(y)))
+    assert accuracy == pytest.approx(rows[0]["top1"], abs=1e-6)  # the whole test split is one batch here
+
+    code = zoo_main(["predict", str(out / rows[0]["checkpoint"]), str(workdir / "tiny" / "test" / "class1"),
+                     "--top", "2", "--json"])
+    assert code == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 6 and all(len(r["predictions"]) == 2 for r in records)
+    assert {p["label"] for r in records for p in r["predictions"]} <= {"class0", "class1", "class2"}
+    assert all(abs(sum(p["probability"] for p in r["predictions"]) - 1) < 1 + 1e-6 for r in records)
+
+
+def test_predict_refuses_bad_input(finished, tmp_path, capsys):
+    _, out = finished
+    checkpoint = out / read_rows(out / "results.csv")[0]["checkpoint"]
+    assert zoo_main(["predict", str(checkpoint), str(tmp_path / "missing.png")]) == 2
+    assert "no such image or folder" in capsys.readouterr().err
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    assert zoo_main(["predict", str(checkpoint), str(tmp_path / "bad.png")]) == 2
+    assert "cannot read image" in capsys.readouterr().err

@@ -194,6 +194,21 @@ def test_every_configuration_recorded_with_rejections(finished):
             assert int(r["params"]) > 0 and float(r["latency_ms"]) > 0 and r["epochs"] == "1"
 
 
+def test_every_trained_trial_keeps_its_model(finished, workdir):
+    """Trained trials are saved as checkpoints (class names inside); rejected ones are not."""
+    import zoo
+    from zoo.checkpoint import read_info
+
+    spec, report = finished
+    rows = read_csv(report.with_suffix(".csv"))
+    folder = workdir / "runs" / spec.name / "checkpoints"
+    saved = sorted(p.name for p in folder.glob("trial_*.keras"))
+    assert saved == sorted(f"trial_{r['trial']}.keras" for r in rows if r["status"] == "trained")
+    info = read_info(folder / saved[0])
+    assert info["job"] == spec.name and len(info["class_names"]) >= 2
+    assert zoo.load_model(folder / saved[0]).output_shape[-1] == len(info["class_names"])
+
+
 def test_report_shows_best_pareto_and_rejections(finished):
     spec, report = finished
     text = report.read_text()

@@ -246,13 +246,25 @@ class ZooTuner(keras_tuner.Tuner):
         metrics = {new: float(result[old]) for old, new in TRAINING_METRICS.items() if result.get(old) is not None}
         metrics.update({REJECTED: 0.0, **cost})
         write_trial_tensorboard(log_dir, trial.trial_id, hparams, metrics)
+        self.save_trained(trial.trial_id, model, train_ds.class_names, hparams, metrics)
         if self.verbose:
             print(f"{self.tuner_id}: trial {trial.trial_id} {hparams}: {spec.objective} = "
                   f"{metrics.get(spec.objective)}", flush=True)
         return metrics
 
+    def checkpoint_path(self, trial_id) -> Path:
+        return self.tb_dir.parent / "checkpoints" / f"trial_{trial_id}.keras"
+
+    def save_trained(self, trial_id, model, class_names, hparams, metrics) -> Path:
+        """Every trained trial's model, as ``zoo bench`` keeps its runs: 0-255 RGB in, class names inside."""
+        from zoo.checkpoint import save_checkpoint
+
+        return save_checkpoint(model, self.checkpoint_path(trial_id), class_names=class_names,
+                               info={"trial": trial_id, "job": self.spec.name, "model": self.spec.model,
+                                     "knobs": hparams, "val_accuracy": metrics.get("val_accuracy")})
+
     def save_model(self, trial_id, model, step=0):
-        pass  # weights are not kept: the report is about configurations, retrain the best
+        pass  # keras-tuner's hook for its own fit loop; run_trial saves through save_trained
 
 
 def write_trial_tensorboard(log_dir: Path, trial_id: str, hparams: dict[str, Any],

@@ -120,7 +120,11 @@ def _cell(value: Any) -> str:
 
 
 def append_row(path: Path, row: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Add one finished run; a run id already present is replaced, never duplicated."""
+    """Add one finished run; a run id already present is replaced, never duplicated. A row is
+    complete once it has ``finished_at`` (stamped now when the caller gave none)."""
+    from datetime import datetime, timezone
+
+    row = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **row}
     rows = [r for r in read_rows(path) if r["run_id"] != row["run_id"]]
     return write_rows(path, [*rows, row])
 

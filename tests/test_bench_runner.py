@@ -566,3 +566,31 @@ def test_predict_refuses_bad_input(finished, tmp_path, capsys):
     (tmp_path / "bad.png").write_bytes(b"not an image")
     assert zoo_main(["predict", str(checkpoint), str(tmp_path / "bad.png")]) == 2
     assert "cannot read image" in capsys.readouterr().err
+
+
+def test_fine_tune_entry_starts_from_a_checkpoint(finished, workdir):
+    """A suite entry with weights = a zoo bench checkpoint: new head for the data's classes, one
+    head-only epoch, then the whole network; saved and reported like any other run."""
+    import zoo
+
+    _, out = finished
+    source = next(r for r in read_rows(out / "results.csv") if r["config"] == 'width=0.25;conv="standard"')
+    text = SUITE.split("[[models]]")[0].replace("epochs = 1", "epochs = 2\nhead_epochs = 1").replace(
+        "image_size = 16", "image_size = 24")  # another resolution: the backbone is rebuilt for it
+    text += (f'[[models]]\nname = "convnet"\nwidth = 0.25\nconv = "standard"\n'
+             f'weights = "out/checkpoints/{source["run_id"]}.keras"\n')
+    path = write_suite(workdir, "finetune.toml", text)
+    run_suite(path, out=workdir / "out-finetune", progress=False)
+    (row,) = read_rows(workdir / "out-finetune" / "results.csv")
+    assert row["status"] == "ok" and row["epochs"] == 2 and row["weights"].endswith(".keras")
+    assert 0 <= row["head_top1"] <= 1 and 0 <= row["top1"] <= 1 and row["run_id"] != source["run_id"]
+    assert "weights: out/checkpoints/" in row["config"]
+    model = zoo.load_model(workdir / "out-finetune" / row["checkpoint"])
+    assert model.input_shape == (None, 24, 24, 3) and model.output_shape == (None, 3)
+
+    bad = text.replace(source["run_id"], "nope")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_suite(write_suite(workdir, "finetune-bad.toml", bad))
+    wrong = text.replace('conv = "standard"', 'conv = "separable"')
+    with pytest.raises(ValueError, match="is a checkpoint of convnet"):
+        load_suite(write_suite(workdir, "finetune-wrong.toml", wrong))

@@ -165,3 +165,26 @@ def test_ctrl_c_reaches_the_caller(tiny_data):
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(tiny_model(), train, val, Recipe(epochs=1, batch_size=8), seed=0,
                            callbacks=[Interrupt()], progress=False)
+
+
+def test_frozen_backbone_keeps_its_weights_and_batchnorm_statistics():
+    """The head phase of fine-tuning: with the backbone frozen only the head learns, and its
+    BatchNorm layers run in inference mode (moving statistics untouched)."""
+    import numpy as np
+
+    import zoo
+    from zoo.data import ImageDataset
+    from zoo.training import Recipe, train_and_evaluate, with_new_head
+
+    rng = np.random.default_rng(0)
+    data = ImageDataset(rng.integers(0, 255, (48, 16, 16, 3), dtype=np.uint8), np.arange(48) % 3,
+                        ["a", "b", "c"], source="memory", fingerprint="t")
+    backbone = zoo.build("convnet", width=0.25, input_shape=(16, 16, 3), include_top=False, pooling="avg")
+    model = with_new_head(backbone, 3)
+    before = [np.array(w) for w in backbone.weights]
+    head_before = [np.array(w) for w in model.get_layer("finetune_head").weights]
+    backbone.trainable = False
+    metrics = train_and_evaluate(model, data, data, Recipe(epochs=1, batch_size=16), seed=0, progress=False)
+    assert metrics["status"] == "ok"
+    assert all(np.array_equal(a, np.array(b)) for a, b in zip(before, backbone.weights))
+    assert any(not np.array_equal(a, np.array(b)) for a, b in zip(head_before, model.get_layer("finetune_head").weights))

@@ -24,16 +24,17 @@ TRAINING_PREPROCESSING = "torch"
 def save_checkpoint(model, path: str | Path, *, class_names: Sequence[str], info: Mapping[str, Any] | None = None,
                     preprocessing: str | None = TRAINING_PREPROCESSING) -> Path:
     """Write ``model`` (with ``preprocessing`` in front unless None) and its info, atomically."""
-    from zoo.weights.preprocessing import add_preprocessing, mode_of
+    from zoo.weights.preprocessing import add_preprocessing
 
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"invalid checkpoint path {str(path)!r}; allowed: a file name ending in .keras")
     if len(class_names) != model.output_shape[-1]:
         raise ValueError(f"{len(class_names)} class names for a model with {model.output_shape[-1]} outputs")
-    if preprocessing and mode_of(model.layers[1] if len(model.layers) > 1 else None) is None:
-        model = add_preprocessing(model, preprocessing)
-    record = {"class_names": list(class_names), "preprocessing": preprocessing,
+    inside = input_scaling(model)
+    if preprocessing and inside is None:
+        model, inside = add_preprocessing(model, preprocessing), preprocessing
+    record = {"class_names": list(class_names), "preprocessing": inside,
               "input_shape": list(model.input_shape[1:]), **dict(info or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
@@ -47,6 +48,22 @@ def save_checkpoint(model, path: str | Path, *, class_names: Sequence[str], info
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def input_scaling(model) -> str | None:
+    """The preprocessing mode of the model's first real layer (looking into a nested backbone,
+    as a fine-tuned model has one), or None when its input is not scaled inside."""
+    import keras
+
+    from zoo.weights.preprocessing import mode_of
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            return input_scaling(layer)
+        return mode_of(layer)
+    return None
 
 
 def read_info(path: str | Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ def load_predictor(target: str) -> Predictor:
     """``target``: a ``.keras`` path (a zoo checkpoint carries its class names and preprocessing)
     or a registered name, built with ``weights="imagenet"`` and its preprocessing."""
     import zoo
-    from zoo.checkpoint import read_info
+    from zoo.checkpoint import input_scaling, read_info
     from zoo.training import outputs_probabilities
 
     path = Path(target)
@@ -32,7 +32,7 @@ def load_predictor(target: str) -> Predictor:
         model = zoo.load_model(path, compile=False)
         info = read_info(path)
         names = info.get("class_names")
-        if not info.get("preprocessing") and not _has_preprocessing(model):
+        if not info.get("preprocessing") and input_scaling(model) is None:
             raise ValueError(f"{target!r} has no input preprocessing layer, so it does not take 0-255 RGB images; "
                              "save it with zoo.checkpoint.save_checkpoint (zoo bench does) or build it with "
                              "include_preprocessing=True")
@@ -48,12 +48,6 @@ def load_predictor(target: str) -> Predictor:
     if side is None:
         raise ValueError(f"{target!r} has no fixed input size; build it with input_shape=(H, W, 3)")
     return Predictor(model, list(names), int(side), outputs_probabilities(model))
-
-
-def _has_preprocessing(model) -> bool:
-    from zoo.weights.preprocessing import mode_of
-
-    return any(mode_of(layer) is not None for layer in model.layers[:3])
 
 
 def imagenet_classes_if(units: int) -> list[str] | None:

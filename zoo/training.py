@@ -73,6 +73,7 @@ class Recipe:
     label_smoothing: float = 0.0
     augment: str = "auto"
     bn_momentum: float | None = 0.9  # Keras convention (moving = m * moving + (1 - m) * batch)
+    head_epochs: int = 0  # fine-tuning: epochs that train only the new head (backbone frozen) first
 
     # field -> (check, allowed), in the zoo.common.invalid() format.
     _RULES = {
@@ -88,6 +89,7 @@ class Recipe:
         "label_smoothing": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
         "augment": (lambda v: v in AUGMENTS, f"one of {list(AUGMENTS)}"),
         "bn_momentum": (lambda v: v is None or (_is_number(v) and 0 <= v < 1), "None or a number in [0, 1)"),
+        "head_epochs": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 and below epochs (fine-tuning only)"),
     }
 
     def __post_init__(self):
@@ -96,6 +98,9 @@ class Recipe:
             value = getattr(self, f.name)
             if not check(value):
                 raise invalid("Recipe", f.name, value, allowed)
+        if self.head_epochs and self.head_epochs >= self.epochs:
+            raise invalid("Recipe", "head_epochs", self.head_epochs,
+                          f"an integer >= 0 and below epochs={self.epochs} (the rest trains the whole network)")
         if self.warmup_epochs >= self.epochs:
             raise invalid("Recipe", "warmup_epochs", self.warmup_epochs,
                           f"a number >= 0 and below epochs={self.epochs}")
@@ -356,6 +361,11 @@ def _to_data_format(ds):
     return ds.map(lambda x, y: (tf.transpose(x, [0, 3, 1, 2]), y), num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _scaled(ds, raw_pixels: bool):
+    """``raw_pixels``: 0-255 floats for a model whose first layer scales its input (a checkpoint)."""
+    return ds.map(lambda x, y: (x * 255.0, y)) if raw_pixels else ds
+
+
 def check_compatible(model, train, val) -> None:
     """Raise before any training when the model and the datasets do not fit together."""
     if train.class_names != val.class_names:
@@ -378,7 +388,7 @@ def check_compatible(model, train, val) -> None:
 
 def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir: str | None = None,
                        callbacks: Sequence[keras.callbacks.Callback] = (), progress: bool = True,
-                       deterministic: bool = True) -> dict[str, Any]:
+                       deterministic: bool = True, raw_pixels: bool = False) -> dict[str, Any]:
     """Train ``model`` on ``train`` with ``recipe``, validating on ``val`` every epoch.
 
     Returns a flat dict: status ("ok", or DIVERGED with every accuracy None and ``reason``
@@ -403,9 +413,10 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
     drop_remainder = train.num_examples >= batch_size
     steps = train.num_examples // batch_size if drop_remainder else 1
     images_per_epoch = steps * batch_size if drop_remainder else train.num_examples
-    train_ds = _to_data_format(train.pipeline(batch_size, training=True, seed=seed, augment=recipe.augment,
-                                              drop_remainder=drop_remainder))
-    val_ds = _to_data_format(val.pipeline(batch_size, training=False))
+    train_ds = _to_data_format(_scaled(train.pipeline(batch_size, training=True, seed=seed, augment=recipe.augment,
+                                                      drop_remainder=drop_remainder, normalize=not raw_pixels),
+                                       raw_pixels))
+    val_ds = _to_data_format(_scaled(val.pipeline(batch_size, training=False, normalize=not raw_pixels), raw_pixels))
     compile_model(model, recipe, steps_per_epoch=steps, num_classes=train.num_classes)
 
     clock, guard = _TrainClock(), StopOnNonFiniteLoss()
@@ -440,3 +451,54 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
         "train_seconds": train_seconds,
         "images_per_second": images_per_epoch * len(timed) / max(sum(timed), 1e-9),
     }
+
+
+# --- fine-tuning ------------------------------------------------------------------------------
+
+
+def with_new_head(backbone, num_classes: int, *, dropout: float = 0.0, name: str | None = None):
+    """``backbone`` (pooled features out: ``include_top=False, pooling="avg"``) + a fresh
+    ``Dense(num_classes, softmax)`` head named ``finetune_head``."""
+    if len(backbone.output_shape) != 2:
+        raise ValueError(f"{backbone.name}: fine-tuning needs pooled features (build it with include_top=False, "
+                         f"pooling='avg'), got output shape {backbone.output_shape}")
+    inputs = keras.Input(backbone.input_shape[1:], name="image")
+    x = backbone(inputs)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="finetune_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="finetune_head")(x)
+    return keras.Model(inputs, outputs, name=name or f"{backbone.name}_finetuned")
+
+
+def fine_tune(model, backbone, train, val, recipe: Recipe, *, seed: int, log_dir: str | None = None,
+              progress: bool = True, raw_pixels: bool = True) -> dict[str, Any]:
+    """Fine-tune ``model`` (``with_new_head(backbone, ...)``) through ``train_and_evaluate``:
+    ``recipe.head_epochs`` epochs with ``backbone`` frozen (its BatchNorm layers then run in
+    inference mode, as the Keras transfer-learning guide does), then the remaining epochs
+    with every layer trainable, each phase with its own warmup and schedule.
+
+    Returns the last phase's metrics, plus ``head_top1`` (after the head phase) and
+    ``epochs`` counting both phases. A diverged head phase ends the run there.
+    """
+    import dataclasses
+
+    head_metrics = None
+    if recipe.head_epochs:
+        backbone.trainable = False
+        head_recipe = dataclasses.replace(recipe, epochs=recipe.head_epochs, head_epochs=0,
+                                          warmup_epochs=min(recipe.warmup_epochs, recipe.head_epochs - 1))
+        head_metrics = train_and_evaluate(model, train, val, head_recipe, seed=seed, progress=progress,
+                                          log_dir=None if log_dir is None else f"{log_dir}/head", raw_pixels=raw_pixels)
+        backbone.trainable = True
+        if head_metrics["status"] != "ok":
+            return {**head_metrics, "head_top1": None}
+    rest = recipe.epochs - recipe.head_epochs
+    full_recipe = dataclasses.replace(recipe, epochs=rest, head_epochs=0,
+                                      warmup_epochs=min(recipe.warmup_epochs, rest - 1))
+    metrics = train_and_evaluate(model, train, val, full_recipe, seed=seed + 1 if head_metrics else seed,
+                                 progress=progress, log_dir=log_dir, raw_pixels=raw_pixels)
+    metrics["head_top1"] = head_metrics["top1"] if head_metrics else None
+    metrics["epochs"] = metrics["epochs"] + (head_metrics["epochs"] if head_metrics else 0)
+    if head_metrics:
+        metrics["train_seconds"] = metrics["train_seconds"] + head_metrics["train_seconds"]
+    return metrics

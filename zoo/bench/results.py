@@ -20,13 +20,13 @@ from typing import Any
 from zoo.experiment.report import csv_cell, csv_text, pareto_front, write_atomic
 
 COLUMNS = (
-    "run_id", "model", "config", "knobs", "recipe_overrides", "seed", "dataset", "image_size", "params", "macs",
-    "top1", "top5", "val_loss", "train_top1", "latency_ms", "latency_p90_ms", "throughput",
+    "run_id", "model", "config", "knobs", "recipe_overrides", "weights", "seed", "dataset", "image_size", "params", "macs",
+    "top1", "top5", "head_top1", "val_loss", "train_top1", "latency_ms", "latency_p90_ms", "throughput",
     "train_seconds", "train_images_per_second", "epochs", "pareto", "pareto_latency", "status", "reason",
     "checkpoint", "finished_at",
 )
 NUMERIC = {"params": int, "macs": int, "seed": int, "image_size": int, "epochs": int,
-           "top1": float, "top5": float, "val_loss": float, "train_top1": float,
+           "top1": float, "top5": float, "head_top1": float, "val_loss": float, "train_top1": float,
            "latency_ms": float, "latency_p90_ms": float, "throughput": float, "train_seconds": float,
            "train_images_per_second": float}
 JSON_COLUMNS = ("knobs", "recipe_overrides")

@@ -211,11 +211,11 @@ class BenchRunner:
         timing = self.suite.run.timing if self.suite.run.latency else None
         model, metrics = train_configuration(cfg, Splits(self.train_ds, self.val_ds), self.suite.recipe_for(cfg),
                                              self.suite.input_shape, log_dir=run_dir, progress=self.progress,
-                                             latency=timing)
+                                             latency=timing, weights_path=self.suite.weights_path(cfg))
         if res.is_valid(metrics):
             metrics["checkpoint"] = self.save_checkpoint(cfg, model, metrics)
         row = {"run_id": cfg.run_id, "model": cfg.model, "config": cfg.config, "knobs": dict(cfg.knobs),
-               "recipe_overrides": dict(cfg.recipe), "seed": cfg.seed,
+               "recipe_overrides": dict(cfg.recipe), "weights": cfg.weights, "seed": cfg.seed,
                "dataset": self.suite.dataset["name"], "image_size": self.suite.image_size,
                **self.costs[(cfg.model, cfg.config)], **metrics}
         row["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -229,7 +229,8 @@ class BenchRunner:
         relative_path = f"{CHECKPOINTS}/{cfg.run_id}.keras"
         save_checkpoint(model, self.out / relative_path, class_names=self.train_ds.class_names,
                         info={"run_id": cfg.run_id, "model": cfg.model, "knobs": dict(cfg.knobs),
-                              "recipe_overrides": dict(cfg.recipe), "seed": cfg.seed, "suite": self.suite.name,
+                              "recipe_overrides": dict(cfg.recipe), "weights": cfg.weights, "seed": cfg.seed,
+                              "suite": self.suite.name,
                               "dataset": self.suite.dataset["name"], "top1": metrics.get("top1"),
                               "reproduce": self.command})
         return relative_path

@@ -105,11 +105,18 @@ class Suite:
                 if only and not fnmatch.fnmatch(entry["name"], only):
                     continue
                 overrides = dict(entry.get("recipe", {}))
+                weights = entry.get("weights")
                 for knobs in expand_grid(entry):
                     runs.append(RunConfig(entry["name"], knobs, seed,
-                                          run_id(entry["name"], knobs, seed, self.fingerprint, overrides),
-                                          overrides))
+                                          run_id(entry["name"], knobs, seed, self.fingerprint, overrides, weights),
+                                          overrides, weights))
         return runs
+
+    def weights_path(self, cfg: RunConfig) -> str | None:
+        """Where a fine-tuning entry's weights are (a tag, or the file relative to this suite file)."""
+        from zoo.experiment.configs import resolve_weights
+
+        return resolve_weights(cfg.weights, self.path) if cfg.weights else None
 
     def recipe_for(self, cfg: RunConfig):
         """The Recipe a configuration trains with: [recipe] plus its entry's overrides."""

@@ -20,7 +20,11 @@ from zoo.experiment.specfile import parse_recipe
 
 MODEL_KEYS = {"name": "a registered model name (zoo list)", "grid": "table: knob -> list of values",
               "recipe": "table: recipe keys that replace the suite's [recipe] for this entry "
-                        "(e.g. a lower learning_rate for a network without BatchNorm)"}
+                        "(e.g. a lower learning_rate for a network without BatchNorm)",
+              "weights": "fine-tune from these weights instead of training from scratch: 'imagenet' (or a "
+                         "weights tag), or a .keras / .weights.h5 file relative to the spec file (e.g. a zoo "
+                         "bench checkpoint); a new head for the data's classes is trained, recipe.head_epochs "
+                         "of them with the backbone frozen"}
 # Set from the dataset, so that every configuration matches the data; never written in a spec.
 DATA_KNOBS = ("input_shape", "num_classes")
 
@@ -34,6 +38,7 @@ class RunConfig:
     seed: int
     run_id: str
     recipe: Mapping[str, Any] = field(default_factory=dict)  # this entry's overrides of [recipe]
+    weights: str | None = None  # fine-tune from these, as the spec writes them (a tag or a relative path)
 
     @property
     def config(self) -> str:
@@ -42,6 +47,8 @@ class RunConfig:
         text = format_config(self.knobs)
         if self.recipe:
             text = (text + "; " if text else "") + "recipe: " + format_config(self.recipe)
+        if self.weights:
+            text = (text + "; " if text else "") + f"weights: {self.weights}"
         return text
 
     @property
@@ -67,12 +74,15 @@ def stable_hash(obj: Any) -> str:
 
 
 def run_id(model: str, knobs: Mapping[str, Any], seed: int, fingerprint: str,
-           recipe_overrides: Mapping[str, Any] | None = None) -> str:
+           recipe_overrides: Mapping[str, Any] | None = None, weights: str | None = None) -> str:
     """``<model>-<10 hex>``: readable in TensorBoard, unique per model + knobs + seed + data/recipe
-    (+ the entry's recipe overrides, hashed only when present so other ids stay stable)."""
+    (+ the entry's recipe overrides and starting weights, each hashed only when present so
+    other ids stay stable)."""
     key = {"model": model, "knobs": dict(knobs), "seed": seed, "suite": fingerprint}
     if recipe_overrides:
         key["recipe"] = dict(recipe_overrides)
+    if weights:
+        key["weights"] = weights
     return f"{model}-{stable_hash(key)[:10]}"
 
 
@@ -102,6 +112,8 @@ def check_model_entry(entry: Mapping[str, Any], where: str, path: Path) -> None:
             raise ValueError(f"{path}: {where}: recipe must be a non-empty table of [recipe] keys, "
                              f"got {overrides!r}")
         parse_recipe(overrides, f"{path}: {where} recipe")  # unknown keys and bad values, now
+    if "weights" in entry:
+        check_weights(entry, where, path)
     grid = entry.get("grid", {})
     if not isinstance(grid, dict):
         raise ValueError(f"{path}: {where}: grid must be a table of knob = [values], got {grid!r}")
@@ -113,6 +125,39 @@ def check_model_entry(entry: Mapping[str, Any], where: str, path: Path) -> None:
             raise ValueError(f"{path}: {where}: invalid grid {knob}={values!r}; allowed: a non-empty list of values")
         if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
             raise ValueError(f"{path}: {where}: grid {knob}={values!r} repeats a value")
+
+
+def resolve_weights(weights: str, spec_path: Path) -> str:
+    """A weights tag as it is, a file relative to the spec file as a path."""
+    from zoo.weights import CHECKPOINTS
+
+    if weights == "imagenet" or weights in {c.tag for c in CHECKPOINTS}:
+        return weights
+    return str((Path(spec_path).parent / weights).resolve())
+
+
+def check_weights(entry: Mapping[str, Any], where: str, path: Path) -> None:
+    """``weights =``: a known tag, or an existing file; a zoo checkpoint must be of this configuration."""
+    weights = entry["weights"]
+    if not isinstance(weights, str) or not weights:
+        raise ValueError(f"{path}: {where}: invalid weights={weights!r}; allowed: {MODEL_KEYS['weights']}")
+    if "grid" in entry:
+        raise ValueError(f"{path}: {where}: weights= fixes one architecture; give its knobs, not a grid")
+    resolved = resolve_weights(weights, path)
+    if resolved == weights:
+        return
+    if not Path(resolved).is_file():
+        raise FileNotFoundError(f"{path}: {where}: weights file {weights!r} does not exist ({resolved}); "
+                                f"a zoo bench checkpoint is results/<suite>/checkpoints/<run id>.keras")
+    if resolved.endswith(".keras"):
+        from zoo.checkpoint import read_info
+
+        info = read_info(resolved)
+        knobs = {k: v for k, v in entry.items() if k not in MODEL_KEYS}
+        if info.get("model") and (info["model"] != entry["name"] or dict(info.get("knobs") or {}) != knobs):
+            raise ValueError(f"{path}: {where}: {weights!r} is a checkpoint of {info['model']} "
+                             f"{info.get('knobs') or {}}, not of {entry['name']} {knobs}; give the checkpoint's "
+                             "model and knobs")
 
 
 def check_knob_names(spec, names: Iterable[str], where: str, path: Path, extra: Iterable[str] = ()) -> None:

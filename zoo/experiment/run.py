@@ -23,24 +23,35 @@ def effective_recipe(recipe: Mapping[str, Any], cfg: RunConfig, source: str):
 
 
 def train_configuration(cfg: RunConfig, splits, recipe, shape, *, log_dir: str | Path | None = None,
-                        progress: bool = True, latency=None) -> tuple[Any, dict[str, Any]]:
+                        progress: bool = True, latency=None, weights_path: str | None = None) -> tuple[Any, dict[str, Any]]:
     """The trained model and its metrics (top1, top5, val_loss, train_top1, train_seconds,
     train_images_per_second, epochs, and latency_ms/latency_p90_ms/throughput with ``latency``
     settings). Metrics are None-free only for a run that finished; see ``diverged``."""
     import keras
 
     from zoo.registry import build
-    from zoo.training import set_determinism, train_and_evaluate
+    from zoo.training import fine_tune, set_determinism, train_and_evaluate, with_new_head
 
     keras.backend.clear_session()
     set_determinism(cfg.seed)  # before building: the initial weights come from the seed too
-    model = build(cfg.model, **builder_knobs(cfg.knobs, shape, splits.num_classes))
-    metrics = train_and_evaluate(model, splits.train, splits.val, recipe, seed=cfg.seed,
-                                 log_dir=None if log_dir is None else str(log_dir), progress=progress)
+    knobs = builder_knobs(cfg.knobs, shape, splits.num_classes)
+    log = None if log_dir is None else str(log_dir)
+    if cfg.weights:  # fine-tuning: the pretrained backbone with its input scaling, a new head
+        backbone = build(cfg.model, **{**knobs, "include_top": False, "pooling": "avg"},
+                         weights=weights_path or cfg.weights, include_preprocessing=True)
+        model = with_new_head(backbone, splits.num_classes, name=cfg.model)
+        metrics = fine_tune(model, backbone, splits.train, splits.val, recipe, seed=cfg.seed, log_dir=log,
+                            progress=progress)
+    else:
+        model = build(cfg.model, **knobs)
+        metrics = train_and_evaluate(model, splits.train, splits.val, recipe, seed=cfg.seed, log_dir=log,
+                                     progress=progress)
     row = {"top1": metrics.get("top1"), "top5": metrics.get("top5"), "val_loss": metrics.get("val_loss"),
            "train_top1": metrics.get("train_top1"), "train_seconds": metrics.get("train_seconds"),
            "train_images_per_second": metrics.get("images_per_second"), "epochs": metrics.get("epochs"),
            "status": metrics.get("status", "ok"), "reason": metrics.get("reason", "")}
+    if cfg.weights:
+        row["head_top1"] = metrics.get("head_top1")
     if latency is not None and row["status"] == "ok":
         from zoo.experiment.latency import measure_settings
 

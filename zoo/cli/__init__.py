@@ -26,6 +26,7 @@ COMMANDS = {
     "readme": "zoo.cli.readme",
     "predict": "zoo.cli.predict",
     "convert-weights": "zoo.cli.convert_weights",
+    "pick": "zoo.cli.pick",
 }
 
 

@@ -280,9 +280,6 @@ def test_pick_code_path_imports_no_tensorflow():
     assert "best mean top-1 first" in out.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="`import zoo` imports Keras (zoo/__init__.py imports zoo.layers and "
-                                       "zoo.registry -> zoo.common -> keras); needs the _cli_light change "
-                                       "to zoo/__init__.py proposed with zoo pick")
 def test_zoo_pick_command_imports_no_tensorflow():
     out = _run("sys.argv = ['zoo', 'pick', '--max-macs', '20e6']\n"
                "from zoo.cli import main\n"

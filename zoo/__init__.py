@@ -17,17 +17,19 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-
-def _cli_help_only() -> bool:
-    """``zoo COMMAND --help`` prints argparse text: it needs neither Keras nor TensorFlow (seconds)."""
+def _cli_light() -> bool:
+    """``zoo COMMAND --help`` prints argparse text and ``zoo pick`` reads a results table: neither
+    needs Keras nor TensorFlow (seconds)."""
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    launched = script == "zoo" or sys.argv[0].endswith(os.path.join("zoo", "__main__.py"))
-    return launched and any(arg in ("-h", "--help") for arg in sys.argv[1:])
+    launched = (script == "zoo" or sys.argv[0].endswith(os.path.join("zoo", "__main__.py"))
+                or getattr(sys, "orig_argv", [])[1:3] == ["-m", "zoo"])
+    return launched and (sys.argv[1:2] == ["pick"] or any(arg in ("-h", "--help") for arg in sys.argv[1:]))
 
 
-if not _cli_help_only():
+_REGISTRY_NAMES = {"build", "get_spec", "list_models", "model_knobs", "register"}
+if not _cli_light():
     import zoo.layers  # noqa: E402, F401  (registers ChannelShuffle, GroupedConv2D, ... for loading)
-from zoo.registry import build, get_spec, list_models, model_knobs, register  # noqa: E402, F401
+    from zoo.registry import build, get_spec, list_models, model_knobs, register  # noqa: E402, F401
 
 __version__ = "0.1.0"
 
@@ -59,4 +61,6 @@ def __getattr__(name):
     # Heavier subpackages load on first use (zoo.cost, zoo.data, ...).
     if name in _SUBPACKAGES:
         return importlib.import_module(f"zoo.{name}")
+    if name in _REGISTRY_NAMES:  # skipped above for a light CLI command (zoo.registry imports Keras)
+        return getattr(importlib.import_module("zoo.registry"), name)
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -110,7 +110,10 @@ def _normalize(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Rewrite results.csv atomically with fresh Pareto flags; returns the rows written."""
-    rows = mark_pareto([_normalize(r) for r in rows])
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rows = mark_pareto([_normalize({**r, "finished_at": r.get("finished_at") or now}) for r in rows])
     write_atomic(path, csv_text(COLUMNS, rows, cell=_cell))
     return rows
 
@@ -121,10 +124,7 @@ def _cell(value: Any) -> str:
 
 def append_row(path: Path, row: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Add one finished run; a run id already present is replaced, never duplicated. A row is
-    complete once it has ``finished_at`` (stamped now when the caller gave none)."""
-    from datetime import datetime, timezone
-
-    row = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **row}
+    complete once it has ``finished_at`` (``write_rows`` stamps it when the caller gave none)."""
     rows = [r for r in read_rows(path) if r["run_id"] != row["run_id"]]
     return write_rows(path, [*rows, row])
 

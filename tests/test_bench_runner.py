@@ -594,3 +594,22 @@ def test_fine_tune_entry_starts_from_a_checkpoint(finished, workdir):
     wrong = text.replace('conv = "standard"', 'conv = "separable"')
     with pytest.raises(ValueError, match="is a checkpoint of convnet"):
         load_suite(write_suite(workdir, "finetune-wrong.toml", wrong))
+
+
+def test_intervals_and_ties_with_several_seeds():
+    """With several seeds the table gives each configuration's 95% t interval, and a configuration
+    dominated only within the seed noise is marked tied (≈); one seed keeps the old table."""
+    from zoo.experiment.stats import interval95
+
+    def rows(values):
+        return [{"run_id": f"{m}{s}", "model": m, "config": "", "seed": s, "params": 1, "macs": macs,
+                 "top1": t, "latency_ms": 1.0, "latency_p90_ms": 1.0, "status": "ok"}
+                for m, macs, tops in values for s, t in enumerate(tops)]
+
+    table = render_markdown(rows([("cheap", 1e6, [0.60, 0.62, 0.64]), ("close", 2e6, [0.58, 0.61, 0.62]),
+                                  ("far", 3e6, [0.40, 0.41, 0.42])]), {}, "t")
+    lo, hi = interval95(0.62, 0.02, 3)
+    assert "95% CI" in table and f"{100 * lo:.2f}–{100 * hi:.2f}" in table
+    assert "| ★☆ | `cheap` |" in table and "| ≈ | `close` |" in table and "|  | `far` |" in table
+    single = render_markdown(rows([("cheap", 1e6, [0.6]), ("close", 2e6, [0.59])]), {}, "t")
+    assert "95% CI" not in single and "≈" not in single

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.experiment.report import csv_cell, csv_text, pareto_front, write_atomic
+from zoo.experiment.stats import interval95, overlap
 
 COLUMNS = (
     "run_id", "model", "config", "knobs", "recipe_overrides", "weights", "seed", "dataset", "image_size", "params", "macs",
@@ -165,6 +166,7 @@ def aggregate(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         top1 = [m["top1"] for m in members if m.get("top1") is not None]
         entry["top1_std"] = statistics.stdev(top1) if len(top1) > 1 else None
         entry["seeds"] = len(members)
+        entry["top1_ci"] = interval95(entry["top1"], entry["top1_std"], len(top1))
         out.append(entry)
     return out
 
@@ -177,10 +179,27 @@ def mark_pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                        pareto_front([(c["macs"], c["top1"]) for c in configs])))
     by_latency = dict(zip(((c["model"], c["config"]) for c in configs),
                           pareto_front([(c["latency_ms"], c["top1"]) for c in configs])))
+    ties = pareto_ties(configs, by_macs)
     for row in rows:
         key = (row["model"], row["config"])
         row["pareto"], row["pareto_latency"] = by_macs.get(key, False), by_latency.get(key, False)
+        row["pareto_tie"] = ties.get(key, False)
     return rows
+
+
+def pareto_ties(configs: Sequence[Mapping[str, Any]], on_front: Mapping[tuple[str, str], bool]) -> dict:
+    """Configurations off the MACs front that only the seed noise keeps off it: some front
+    configuration at most as costly dominates them, but their 95% intervals of mean top-1
+    overlap. (With one seed there is no interval, so nothing is judged tied.)"""
+    front = [c for c in configs if on_front.get((c["model"], c["config"]))]
+    ties = {}
+    for c in configs:
+        key = (c["model"], c["config"])
+        if on_front.get(key) or c.get("macs") is None:
+            continue
+        ties[key] = any(f["macs"] is not None and f["macs"] <= c["macs"] and overlap(f.get("top1_ci"), c.get("top1_ci"))
+                        for f in front)
+    return ties
 
 
 def reading(rows: Sequence[Mapping[str, Any]], num_classes: int) -> str:
@@ -230,18 +249,26 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], header: Mapping[str, str]
                      key=lambda c: (c["macs"] if c["macs"] is not None else math.inf, c["model"], c["config"]))
     lines = [f"# {title}", ""]
     lines += [f"- **{k}**: {v}" for k, v in header.items()]
+    has_ci = any(c.get("top1_ci") for c in configs)
     lines += ["", "★ = Pareto-optimal in top-1 versus MACs; ☆ = in top-1 versus latency. "
-              "Top-1 is the mean over seeds (± sample std when more than one).", ""]
+              "Top-1 is the mean over seeds (± sample std when more than one)."
+              + (" 95% CI = Student's t interval of the mean over seeds; ≈ = off the MACs front only within "
+                 "the seed noise: a front configuration at most as costly dominates it, but their 95% intervals "
+                 "overlap (treat them as tied)." if has_ci else ""), ""]
     has_top5 = any(c.get("top5") is not None for c in configs)
-    cols = ["", "model", "config", "params (M)", "MACs (M)", "top-1 %"] + (["top-5 %"] if has_top5 else []) \
+    cols = ["", "model", "config", "params (M)", "MACs (M)", "top-1 %"] + (["95% CI"] if has_ci else []) \
+        + (["top-5 %"] if has_top5 else []) \
         + ["latency ms (p50 / p90)", "inference images/s", "train s", "train images/s", "seeds"]
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for c in configs:
-        mark = ("★" if c["pareto"] else "") + ("☆" if c["pareto_latency"] else "")
+        mark = ("★" if c["pareto"] else "≈" if c.get("pareto_tie") else "") + ("☆" if c["pareto_latency"] else "")
         latency = "" if c.get("latency_ms") is None else \
             f"{c['latency_ms']:.2f} / {c['latency_p90_ms']:.2f}"
         cells = [mark, f"`{c['model']}`", f"`{c['config']}`" if c["config"] else "",
                  _millions(c["params"]), _millions(c["macs"]), _pct(c["top1"], c.get("top1_std"))]
+        if has_ci:
+            ci = c.get("top1_ci")
+            cells.append(f"{100 * ci[0]:.2f}–{100 * ci[1]:.2f}" if ci else "")
         if has_top5:
             cells.append(_pct(c.get("top5")))
         cells += [latency, _num(c.get("throughput"), ".0f"), _num(c.get("train_seconds"), ".0f"),

@@ -188,3 +188,28 @@ def test_frozen_backbone_keeps_its_weights_and_batchnorm_statistics():
     assert metrics["status"] == "ok"
     assert all(np.array_equal(a, np.array(b)) for a, b in zip(before, backbone.weights))
     assert any(not np.array_equal(a, np.array(b)) for a, b in zip(head_before, model.get_layer("finetune_head").weights))
+
+
+def test_mixed_bfloat16_builds_and_trains_with_float32_outputs():
+    """recipe precision = "mixed_bfloat16": layers compute in bfloat16, outputs and loss stay float32,
+    the global policy is restored, and a bad value names the allowed ones."""
+    import numpy as np
+    import pytest
+
+    import zoo
+    from zoo.data import ImageDataset
+    from zoo.training import Recipe, build_with_precision, train_and_evaluate
+
+    model = build_with_precision("mixed_bfloat16", lambda: zoo.build("convnet", width=0.25, input_shape=(16, 16, 3),
+                                                                      num_classes=3))
+    assert keras.config.dtype_policy().name == "float32"
+    assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
+    assert keras.backend.standardize_dtype(model.output.dtype) == "float32"
+    rng = np.random.default_rng(0)
+    data = ImageDataset(rng.integers(0, 255, (48, 16, 16, 3), dtype=np.uint8), np.arange(48) % 3,
+                        ["a", "b", "c"], source="memory", fingerprint="t")
+    metrics = train_and_evaluate(model, data, data, Recipe(epochs=1, batch_size=16, precision="mixed_bfloat16"),
+                                 seed=0, progress=False)
+    assert metrics["status"] == "ok" and 0 <= metrics["top1"] <= 1
+    with pytest.raises(ValueError, match=r"precision='float8'; allowed: one of \['float32'"):
+        Recipe(precision="float8")

@@ -42,6 +42,7 @@ SCHEDULES = ("cosine", "constant", "step")
 AUGMENTS = ("auto", "none", "cifar", "imagenet")
 STEP_MILESTONES = (0.5, 0.75)  # fractions of all steps (He et al. 2016: epochs 91 and 136 of 182)
 STEP_FACTOR = 0.1
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # float32: every published table
 DIVERGED = "diverged"  # the status of a run whose loss became NaN or infinite
 TOP5_MIN_CLASSES = 11  # top-5 accuracy says little with 10 classes or fewer
 
@@ -74,6 +75,7 @@ class Recipe:
     augment: str = "auto"
     bn_momentum: float | None = 0.9  # Keras convention (moving = m * moving + (1 - m) * batch)
     head_epochs: int = 0  # fine-tuning: epochs that train only the new head (backbone frozen) first
+    precision: str = "float32"  # Keras dtype policy the model is built under; mixed_* for GPUs
 
     # field -> (check, allowed), in the zoo.common.invalid() format.
     _RULES = {
@@ -90,6 +92,7 @@ class Recipe:
         "augment": (lambda v: v in AUGMENTS, f"one of {list(AUGMENTS)}"),
         "bn_momentum": (lambda v: v is None or (_is_number(v) and 0 <= v < 1), "None or a number in [0, 1)"),
         "head_epochs": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 and below epochs (fine-tuning only)"),
+        "precision": (lambda v: v in PRECISIONS, f"one of {list(PRECISIONS)}"),
     }
 
     def __post_init__(self):
@@ -502,3 +505,29 @@ def fine_tune(model, backbone, train, val, recipe: Recipe, *, seed: int, log_dir
     if head_metrics:
         metrics["train_seconds"] = metrics["train_seconds"] + head_metrics["train_seconds"]
     return metrics
+
+
+# --- precision --------------------------------------------------------------------------------
+
+
+def build_with_precision(precision: str, build):
+    """``build()`` under the Keras dtype policy ``precision``, the global policy restored after.
+
+    Layers take their policy when they are created, so the model must be built inside. With a
+    mixed policy the outputs are cast back to float32 (Keras' mixed-precision guide: the loss
+    and softmax stay in full precision); ``compile`` then adds loss scaling for mixed_float16.
+    """
+    if precision not in PRECISIONS:
+        raise invalid("build_with_precision", "precision", precision, f"one of {list(PRECISIONS)}")
+    if precision == "float32":
+        return build()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        model = build()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    if keras.backend.standardize_dtype(model.output.dtype) == "float32":
+        return model
+    outputs = keras.layers.Activation("linear", dtype="float32", name="float32_outputs")(model.output)
+    return keras.Model(model.inputs, outputs, name=model.name)

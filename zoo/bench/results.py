@@ -24,7 +24,7 @@ COLUMNS = (
     "run_id", "model", "config", "knobs", "recipe_overrides", "weights", "seed", "dataset", "image_size", "params", "macs",
     "top1", "top5", "head_top1", "val_loss", "train_top1", "latency_ms", "latency_p90_ms", "throughput",
     "train_seconds", "train_images_per_second", "epochs", "pareto", "pareto_latency", "status", "reason",
-    "checkpoint", "finished_at",
+    "device", "checkpoint", "finished_at",
 )
 NUMERIC = {"params": int, "macs": int, "seed": int, "image_size": int, "epochs": int,
            "top1": float, "top5": float, "head_top1": float, "val_loss": float, "train_top1": float,

@@ -53,6 +53,17 @@ def machine_label() -> str:
     return f"{cpu_model()}, {available_cpus()} CPU threads, {platform.system()} {platform.machine()}"
 
 
+def device_label() -> str:
+    """Where a model runs and is timed: the first GPU's name when TensorFlow sees one, else the CPU's."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"GPU {details.get('device_name', gpus[0].name)}" + (f" (x{len(gpus)})" if len(gpus) > 1 else "")
+    return f"CPU {cpu_model()}, {available_cpus()} threads"
+
+
 def load_average() -> str:
     """The 1/5/15-minute load average: a timing taken on a busy machine says so."""
     try:

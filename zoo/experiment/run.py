@@ -30,20 +30,22 @@ def train_configuration(cfg: RunConfig, splits, recipe, shape, *, log_dir: str |
     import keras
 
     from zoo.registry import build
-    from zoo.training import fine_tune, set_determinism, train_and_evaluate, with_new_head
+    from zoo.training import build_with_precision, fine_tune, set_determinism, train_and_evaluate, with_new_head
 
     keras.backend.clear_session()
     set_determinism(cfg.seed)  # before building: the initial weights come from the seed too
     knobs = builder_knobs(cfg.knobs, shape, splits.num_classes)
     log = None if log_dir is None else str(log_dir)
     if cfg.weights:  # fine-tuning: the pretrained backbone with its input scaling, a new head
-        backbone = build(cfg.model, **{**knobs, "include_top": False, "pooling": "avg"},
-                         weights=weights_path or cfg.weights, include_preprocessing=True)
-        model = with_new_head(backbone, splits.num_classes, name=cfg.model)
+        backbone = build_with_precision(recipe.precision, lambda: build(
+            cfg.model, **{**knobs, "include_top": False, "pooling": "avg"}, weights=weights_path or cfg.weights,
+            include_preprocessing=True))
+        model = build_with_precision(recipe.precision,
+                                     lambda: with_new_head(backbone, splits.num_classes, name=cfg.model))
         metrics = fine_tune(model, backbone, splits.train, splits.val, recipe, seed=cfg.seed, log_dir=log,
                             progress=progress)
     else:
-        model = build(cfg.model, **knobs)
+        model = build_with_precision(recipe.precision, lambda: build(cfg.model, **knobs))
         metrics = train_and_evaluate(model, splits.train, splits.val, recipe, seed=cfg.seed, log_dir=log,
                                      progress=progress)
     row = {"top1": metrics.get("top1"), "top5": metrics.get("top5"), "val_loss": metrics.get("val_loss"),
@@ -54,6 +56,7 @@ def train_configuration(cfg: RunConfig, splits, recipe, shape, *, log_dir: str |
         row["head_top1"] = metrics.get("head_top1")
     if latency is not None and row["status"] == "ok":
         from zoo.experiment.latency import measure_settings
+        from zoo.experiment.provenance import device_label
 
-        row.update(measure_settings(model, latency))
+        row.update(measure_settings(model, latency), device=device_label())
     return model, row

@@ -94,8 +94,10 @@ class ZooHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         from zoo.registry import build
 
+        from zoo.training import build_with_precision
+
         knobs, _ = self.knobs(hp)
-        return build(self.spec.model, **knobs)
+        return build_with_precision(self.spec.training.precision, lambda: build(self.spec.model, **knobs))
 
 
 class _BudgetAwareOracle:

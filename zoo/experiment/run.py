@@ -8,18 +8,10 @@ trained model. The same run id therefore gives the same weights and the same top
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from zoo.experiment.configs import RunConfig, builder_knobs
-
-
-def effective_recipe(recipe: Mapping[str, Any], cfg: RunConfig, source: str):
-    """The spec's ``[recipe]`` with this entry's overrides, as a ``Recipe`` (checked at load)."""
-    from zoo.experiment.specfile import parse_recipe
-
-    return parse_recipe({**recipe, **cfg.recipe}, f"{source} {cfg.label}")
 
 
 def train_configuration(cfg: RunConfig, splits, recipe, shape, *, log_dir: str | Path | None = None,

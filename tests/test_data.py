@@ -309,3 +309,52 @@ def test_real_shared_data(shared_data):
     images = gray_class.as_arrays()[0].astype(int)
     grayscale = ((images[..., 0] == images[..., 1]) & (images[..., 1] == images[..., 2])).all(axis=(1, 2))
     assert grayscale.any()
+
+
+# --- streaming from files -------------------------------------------------------------------
+
+
+def _batches(ds, epochs=2):
+    return [(np.asarray(x), np.asarray(y)) for _ in range(epochs) for x, y in ds]
+
+
+@pytest.mark.parametrize("augment", ["cifar", "imagenet", "none"])
+def test_streaming_pipeline_equals_the_in_memory_one(twenty, augment):
+    """Streaming decodes each batch from its files with the same decoder: the same pixels, the
+    same shuffled order and the same augmentation for a seed, epoch after epoch."""
+    from zoo.data.stream import StreamingImageDataset
+
+    memory = load_dataset(twenty, split="train", image_size=24, storage="memory")
+    stream = load_dataset(twenty, split="train", image_size=24, storage="stream")
+    assert isinstance(stream, StreamingImageDataset) and not isinstance(memory, StreamingImageDataset)
+    assert (stream.num_examples, stream.image_shape, stream.class_names, stream.fingerprint) == \
+        (memory.num_examples, memory.image_shape, memory.class_names, memory.fingerprint)
+    a = _batches(memory.pipeline(8, training=True, seed=3, augment=augment))
+    b = _batches(stream.pipeline(8, training=True, seed=3, augment=augment))
+    assert len(a) == len(b) == 2 * 5
+    for (xa, ya), (xb, yb) in zip(a, b):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    assert not np.array_equal(a[0][1], a[5][1])  # a new order in epoch 2, in both
+
+
+def test_streaming_reports_bad_images_before_training(broken):
+    with pytest.raises(ValueError, match="could not be decoded"):
+        load_dataset(broken, split="train", storage="stream")
+    with pytest.warns(UserWarning, match="skipped 2"):
+        data = load_dataset(broken, split="train", storage="stream", on_bad_image="skip")
+    assert data.num_examples == 6 and len(data.skipped) == 2
+    assert len(_batches(data.pipeline(4, training=False), epochs=1)) == 2
+
+
+def test_auto_streams_past_the_memory_budget(twenty, monkeypatch):
+    from zoo.data.stream import StreamingImageDataset
+
+    assert not isinstance(load_dataset(twenty, split="train", image_size=16), StreamingImageDataset)
+    monkeypatch.setenv("ZOO_MEMORY_BUDGET_GB", str(40 * 16 * 16 * 3 / 2**30 * 0.5))  # half of what 40 images need
+    assert isinstance(load_dataset(twenty, split="train", image_size=16), StreamingImageDataset)
+    monkeypatch.setenv("ZOO_MEMORY_BUDGET_GB", "lots")
+    with pytest.raises(ValueError, match="ZOO_MEMORY_BUDGET_GB='lots'"):
+        load_dataset(twenty, split="train", image_size=16)
+    with pytest.raises(ValueError, match="storage='disk'"):
+        load_dataset(twenty, split="train", storage="disk")

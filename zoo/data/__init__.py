@@ -236,6 +236,12 @@ class ImageDataset:
                 self._tf_arrays = (tf.constant(self._images), tf.constant(self._labels))
         return self._tf_arrays
 
+    def _batch_images(self, idx):
+        """uint8 (B, H, W, 3) images of the indices ``idx``: from memory here, from files when streaming."""
+        import tensorflow as tf
+
+        return tf.gather(self._tensors()[0], idx)
+
     def pipeline(self, batch_size: int, *, training: bool, seed: int = 0, augment: str = "auto",
                  drop_remainder: bool = False, normalize: bool = True):
         """A ``tf.data.Dataset`` of (float32 (B, H, W, 3), int32 (B,)) batches.
@@ -257,7 +263,7 @@ class ImageDataset:
         kind = resolve_augment(augment, min(self.image_shape[:2]))
         if not training:
             kind = "none"
-        images, labels = self._tensors()
+        gather, labels = self._batch_images, self._tensors()[1]
         mean = tf.constant(IMAGENET_MEAN, tf.float32) * 255.0
         std = tf.constant(IMAGENET_STD, tf.float32) * 255.0
 
@@ -270,13 +276,13 @@ class ImageDataset:
             ds = ds.shuffle(self.num_examples, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
         if kind == "none":
-            ds = ds.map(lambda idx: (to_float(tf.gather(images, idx)), tf.gather(labels, idx)),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+            ds = ds.map(lambda idx: (to_float(gather(idx)), tf.gather(labels, idx)),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         else:
             # One stateless seed per batch, a different stream each epoch, the same for a seed.
             batch_seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
             ds = tf.data.Dataset.zip((ds, batch_seeds)).map(
-                lambda idx, s: (to_float(augment_batch(tf.gather(images, idx), s, kind)), tf.gather(labels, idx)),
+                lambda idx, s: (to_float(augment_batch(gather(idx), s, kind)), tf.gather(labels, idx)),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -301,8 +307,9 @@ def _check_args(split, subset, image_size, on_bad_image) -> Subset:
 
 def load_dataset(name: str | os.PathLike, *, split: str, data_dir: str | os.PathLike | None = None,
                  subset: Subset | None = None, image_size: int | None = None,
-                 on_bad_image: str = "error", cache: bool = True, download: bool = True) -> ImageDataset:
-    """Load one split of a dataset, decoded, into memory.
+                 on_bad_image: str = "error", cache: bool = True, download: bool = True,
+                 storage: str = "auto") -> ImageDataset:
+    """Load one split of a dataset: decoded into memory, or streamed from its files.
 
     Args:
         name: a folder path (``"./data/pets"``, with ``<split>/<class>/<image>`` inside) or a
@@ -321,6 +328,11 @@ def load_dataset(name: str | os.PathLike, *, split: str, data_dir: str | os.Path
             dry run) uses prepared data only and otherwise raises FileNotFoundError naming
             the URL and the store, without touching the network. Image folders ignore it.
             Offline, True fails within seconds (``tfds_source.probe``), never retries for minutes.
+        storage: "memory" decodes the split once into RAM; "stream" keeps only the file list and
+            decodes each batch as it trains (``zoo.data.stream``: same pixels, same order, same
+            augmentation); "auto" (default) streams an image folder whose decoded size would exceed
+            ``stream.memory_budget()`` (a quarter of RAM, or ``$ZOO_MEMORY_BUDGET_GB``). TFDS
+            datasets load into memory.
 
     Raises ValueError for data a classifier cannot train on (fewer than 2 classes, a class
     with no readable image), naming the folder, before anything trains.
@@ -328,10 +340,14 @@ def load_dataset(name: str | os.PathLike, *, split: str, data_dir: str | os.Path
     subset = _check_args(split, subset, image_size, on_bad_image)
     if not isinstance(download, bool):
         raise invalid("load_dataset", "download", download, "True or False")
+    from zoo.data.stream import STORAGE
+
+    if storage not in STORAGE:
+        raise invalid("load_dataset", "storage", storage, f"one of {list(STORAGE)}")
     src = resolve_source(name, split, data_dir)
     if src.kind == "tfds":
         return _load_tfds(src, subset, image_size, download)
-    return _load_folder(src, subset, image_size, on_bad_image, cache)
+    return _load_folder(src, subset, image_size, on_bad_image, cache, storage)
 
 
 def _check_two_classes(kept: Sequence[str], available: Sequence[str], where: str, layout: str) -> None:
@@ -345,7 +361,7 @@ def _check_two_classes(kept: Sequence[str], available: Sequence[str], where: str
                      f"available: {list(available)}")
 
 
-def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -> ImageDataset:
+def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache, storage="memory") -> ImageDataset:
     root = Path(src.location)
     available = _folder.list_classes(root)
     if not available:
@@ -360,7 +376,14 @@ def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -
         raise ValueError(f"class folder(s) {', '.join(empty)} contain no images; every class needs at least "
                          f"one (extensions: {sorted(_folder.IMAGE_EXTENSIONS)})")
     file_list = _folder.make_file_list(root, class_names, per_class)
-    decoded, errors, _ = _folder.decode_cached(file_list, image_size, use_cache=cache)
+    if storage == "auto":
+        storage = "stream" if _decoded_bytes(root, file_list, image_size) > _stream.memory_budget() else "memory"
+    if storage == "stream":
+        errors, shapes = _stream.verify_files([root / rel for rel in file_list.files], image_size,
+                                              f"checking {root.parent.name}/{root.name}")
+        decoded = None
+    else:
+        decoded, errors, _ = _folder.decode_cached(file_list, image_size, use_cache=cache)
 
     bad = [(rel, err) for rel, err in zip(file_list.files, errors) if err is not None]
     if bad and on_bad_image == "error":
@@ -373,6 +396,15 @@ def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image(s) in {root}: "
                       f"{', '.join(skipped[:10])}{' ...' if len(skipped) > 10 else ''}", stacklevel=3)
+    if storage == "stream":
+        keep = [i for i, err in enumerate(errors) if err is None]
+        if len(shapes) > 1:
+            raise ValueError(f"images in {root} have different sizes ({sorted(shapes)[:3]}); "
+                             f"pass image_size=N to resize them all to N x N")
+        return _stream.StreamingImageDataset([root / file_list.files[i] for i in keep],
+                                             [file_list.labels[i] for i in keep], class_names, next(iter(shapes)),
+                                             source=str(src), fingerprint=file_list.fingerprint(),
+                                             skipped=skipped, split=src.split)
     if isinstance(decoded, np.ndarray):  # a cache hit: validated and stacked when it was written
         return ImageDataset(decoded, np.asarray(file_list.labels, np.int32), class_names, source=str(src),
                             fingerprint=file_list.fingerprint(), skipped=[], split=src.split)
@@ -388,6 +420,20 @@ def _load_folder(src: Source, subset: Subset, image_size, on_bad_image, cache) -
     labels = np.asarray([file_list.labels[i] for i in keep], dtype=np.int32)
     return ImageDataset(images, labels, class_names, source=str(src), fingerprint=file_list.fingerprint(),
                         skipped=skipped, split=src.split)
+
+
+def _decoded_bytes(root: Path, file_list, image_size) -> int:
+    """What a split would take decoded (uint8 RGB); the first image's size when not resized."""
+    if image_size is not None:
+        return len(file_list.files) * image_size * image_size * 3
+    from PIL import Image
+
+    try:
+        with Image.open(root / file_list.files[0]) as im:  # the header only
+            width, height = im.size
+    except Exception:  # noqa: BLE001 - an unreadable first file: the in-memory path reports it
+        return 0
+    return len(file_list.files) * width * height * 3
 
 
 def _check_skip_left_every_class(root: Path, class_names, file_list, errors) -> None:
@@ -446,6 +492,8 @@ def _load_tfds(src: Source, subset: Subset, image_size, download: bool) -> Image
     return ImageDataset(np.stack(images), new_labels, class_names, source=str(src),
                         fingerprint=h.hexdigest()[:16], split=real_split)
 
+
+from zoo.data import stream as _stream  # noqa: E402  (needs ImageDataset, defined above)
 
 __all__ = ["DATA_DIR_ENV", "IMAGENET_MEAN", "default_data_dir", "IMAGENET_STD", "ImageDataset", "Source", "Subset",
            "load_dataset", "resolve_source", "split_folder"]

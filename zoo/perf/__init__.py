@@ -10,5 +10,6 @@ export, post-training quantization, latency tables.
 
 from zoo.perf.fold import count_batchnorm, fold_batchnorm  # noqa: F401
 from zoo.perf.inference import InferenceModel  # noqa: F401
+from zoo.perf.portable import OnnxRunner, OpenVINORunner, export_onnx, export_openvino  # noqa: F401
 from zoo.perf.quantize import evaluate_tflite, time_tflite  # noqa: F401
 from zoo.perf.tflite import TFLiteRunner, export_tflite  # noqa: F401

@@ -147,3 +147,20 @@ def test_int8_export_names_the_layer_too(odd_model):
     model = keras.saving.load_model(odd_model)
     with pytest.raises(ValueError, match="TFLite int8 cannot convert layer 'odd_layer'"):
         export_tflite(model, mode="int8", calibration=np.zeros((2, 8, 8, 3), "float32"))
+
+
+def test_export_help_imports_no_keras_and_states_the_library_default():
+    """`zoo export --help` answers from argparse alone, with the calibration default of zoo.perf.quantize."""
+    import subprocess
+    import sys
+
+    from zoo.cli.export import CALIBRATION_IMAGES_HELP
+    from zoo.perf.quantize import DEFAULT_CALIBRATION_IMAGES
+
+    assert CALIBRATION_IMAGES_HELP == DEFAULT_CALIBRATION_IMAGES
+    code = ("import sys; sys.argv = ['zoo', 'export', '--help']\nfrom zoo.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('loaded:', 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120)
+    assert f"(default {DEFAULT_CALIBRATION_IMAGES})" in " ".join(out.stdout.split())
+    assert out.stdout.strip().endswith("loaded: False False"), out.stdout[-500:]

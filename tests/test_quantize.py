@@ -9,7 +9,7 @@ import zoo
 from tests.test_perf import randomize_batchnorm
 from zoo.cli import main
 from zoo.perf import TFLiteRunner, evaluate_tflite, export_tflite, time_tflite
-from zoo.perf.quantize import MODES, calibration_images, export, export_modes, input_kind, preprocess
+from zoo.perf.quantize import MODES, calibration_images, export, export_modes, input_kind, model_batches
 
 SIZE = 32
 # One small configuration per registered family (32x32, 10 classes, narrow).
@@ -170,6 +170,8 @@ def test_int8_top1_is_within_tolerance_of_float(trained, tmp_path, record_proper
     assert result["examples"] == 150 and result["size_bytes"] == out.stat().st_size
     assert float_top1 >= 0.6, "the model did not learn: the comparison would mean nothing"
     assert abs(result["top1"] - float_top1) <= INT8_TOP1_TOLERANCE
+    streamed = zoo.data.load_dataset(str(root), split="test", storage="stream")  # how a large test split comes
+    assert evaluate_tflite(out, streamed, inputs="0-255")["top1"] == result["top1"]
     keras_top1 = float(np.mean(model.predict(test.as_arrays()[0].astype("float32"), verbose=0).argmax(-1)
                                == test.as_arrays()[1]))
     assert abs(keras_top1 - float_top1) <= 1 / 150  # the float file is the Keras model
@@ -196,15 +198,18 @@ def test_integer_io_and_per_tensor_keep_top1(trained, record_property):
 def test_calibration_sample_is_seeded_and_preprocessed_like_the_pipeline(trained):
     root, _, _ = trained
     train = zoo.data.load_dataset(str(root), split="train")
-    first = calibration_images(train, 20, inputs="imagenet", seed=3)
-    np.testing.assert_array_equal(first, calibration_images(train, 20, inputs="imagenet", seed=3))
+    sample = calibration_images(train, 20, inputs="0-255", seed=3)
+    np.testing.assert_array_equal(sample, calibration_images(train, 20, inputs="0-255", seed=3))
     assert len(calibration_images(train, 10_000)) == train.num_examples  # capped at the split
     images, labels = train.as_arrays()
-    pipeline = np.concatenate([x.numpy() for x, _ in train.pipeline(64, training=False)])
-    np.testing.assert_allclose(preprocess(images, "imagenet"), pipeline, atol=1e-5)
-    chosen = [i for i in range(len(images)) if any(np.array_equal(preprocess(images[i:i + 1], "imagenet")[0], c)
-                                                   for c in first)]
-    assert len(set(labels[chosen])) == 3  # a sample over the split, not its first (one-class) images
+    # 0-255: the exact pixels; a sample over the split, not its first (one-class) images
+    rows = [int(np.flatnonzero((images == image.astype("uint8")).all(axis=(1, 2, 3)))[0]) for image in sample]
+    assert rows == sorted(rows) and len(set(labels[rows])) == 3
+    np.testing.assert_array_equal(sample, images[rows].astype("float32"))
+    pipeline = next(iter(train.pipeline(train.num_examples, training=False)))[0].numpy()
+    np.testing.assert_array_equal(calibration_images(train, 20, inputs="imagenet", seed=3), pipeline[rows])
+    batches = list(model_batches(train, "imagenet", batch_size=50))
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), pipeline)
 
 
 def test_evaluate_tflite_rejects_a_dataset_of_another_size(trained):

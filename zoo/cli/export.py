@@ -15,9 +15,12 @@ HELP = "export a model (registry name or .keras file) to TFLite/LiteRT (float or
 FORMATS = {"tflite": ".tflite", "onnx": ".onnx", "openvino": ".xml"}
 
 
-def add_arguments(parser) -> None:
-    from zoo.perf.quantize import DEFAULT_CALIBRATION_IMAGES
+# zoo.perf.quantize.DEFAULT_CALIBRATION_IMAGES, written out: `zoo COMMAND --help` imports no
+# Keras (tests/test_export.py checks the two agree).
+CALIBRATION_IMAGES_HELP = 200
 
+
+def add_arguments(parser) -> None:
     parser.add_argument("target", help="a registered model name or a saved .keras file")
     out = parser.add_mutually_exclusive_group(required=True)
     out.add_argument("--tflite", metavar="OUT", help="write a TFLite/LiteRT file (.tflite)")
@@ -33,7 +36,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--calibration", metavar="DATASET[:SPLIT]",
                         help="images that set the int8 activation ranges (a dataset name or folder; split: train)")
     parser.add_argument("--calibration-images", type=int, metavar="N",
-                        help=f"how many calibration images, a seeded sample (default {DEFAULT_CALIBRATION_IMAGES})")
+                        help=f"how many calibration images, a seeded sample (default {CALIBRATION_IMAGES_HELP})")
     parser.add_argument("--per-tensor", action="store_true",
                         help="one weight scale per tensor instead of per channel (--int8, --dynamic-range)")
     parser.add_argument("--integer-io", choices=("int8", "uint8"),

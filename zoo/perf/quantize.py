@@ -54,42 +54,42 @@ _PER_TENSOR_FLAG = "_experimental_disable_per_channel"
 
 
 def input_kind(model) -> str:
-    """"0-255" when one of the model's first layers is a zoo preprocessing ``Rescaling`` (a
-    checkpoint, or ``include_preprocessing=True``), else "imagenet" (the pipeline's output)."""
-    from zoo.weights.preprocessing import mode_of
+    """"0-255" when the model scales its input itself (a zoo preprocessing ``Rescaling`` first,
+    as in a checkpoint or with ``include_preprocessing=True``), else "imagenet"."""
+    from zoo.checkpoint import input_scaling
 
-    return "0-255" if any(mode_of(layer) is not None for layer in model.layers[:3]) else "imagenet"
+    return "imagenet" if input_scaling(model) is None else "0-255"
 
 
-def preprocess(images: np.ndarray, inputs: str) -> np.ndarray:
-    """uint8 RGB (N, H, W, 3) -> what a model of that input kind takes, as float32.
-
-    "imagenet" is ``ImageDataset.pipeline(normalize=True)``'s formula with the same constants."""
-    from zoo.data import IMAGENET_MEAN, IMAGENET_STD
-
+def model_batches(dataset, inputs: str, batch_size: int = 256):
+    """``(float32 images, int32 labels)`` numpy batches of ``dataset`` in file order, as a model of
+    that input kind takes them: the data pipeline's own output (``training=False``), ImageNet-
+    normalised for "imagenet"; for "0-255" its [0, 1] floats times 255, rounded back to the exact
+    pixel values. Streamed datasets stream here too."""
     if inputs not in INPUT_KINDS:
-        raise invalid("preprocess", "inputs", inputs, f"one of {list(INPUT_KINDS)}")
-    x = np.asarray(images, dtype=np.float32)
-    if inputs == "0-255":
-        return x
-    mean = np.asarray(IMAGENET_MEAN, np.float32) * np.float32(255.0)
-    std = np.asarray(IMAGENET_STD, np.float32) * np.float32(255.0)
-    return (x - mean) / std
+        raise invalid("model_batches", "inputs", inputs, f"one of {list(INPUT_KINDS)}")
+    for x, y in dataset.pipeline(batch_size, training=False, normalize=inputs == "imagenet"):
+        x = x.numpy()
+        yield (np.round(x * 255.0) if inputs == "0-255" else x).astype(np.float32), y.numpy()
 
 
 def calibration_images(dataset, count: int = DEFAULT_CALIBRATION_IMAGES, *, inputs: str = "imagenet",
                        seed: int = 0) -> np.ndarray:
     """``count`` images of ``dataset`` (an ``ImageDataset``; all of them if it has fewer), drawn
-    with ``seed`` and kept in file order, preprocessed for ``inputs``.
+    with ``seed`` and kept in file order, preprocessed for ``inputs`` (``model_batches``).
 
     A seeded sample rather than the first ``count``: a split is stored class by class, so its
     first images would all be of one class and calibrate the ranges of that class alone."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise invalid("calibration_images", "count", count, "an integer >= 1")
-    images, _ = dataset.as_arrays()
     n = min(count, dataset.num_examples)
-    chosen = np.sort(np.random.default_rng(seed).permutation(dataset.num_examples)[:n])
-    return preprocess(images[chosen], inputs)
+    chosen = np.zeros(dataset.num_examples, bool)
+    chosen[np.random.default_rng(seed).permutation(dataset.num_examples)[:n]] = True
+    kept, start = [], 0
+    for x, _ in model_batches(dataset, inputs):
+        kept.append(x[chosen[start:start + len(x)]])
+        start += len(x)
+    return np.concatenate(kept)
 
 
 def export(model, mode: str = "float32", *, calibration=None, per_channel: bool = True, io: str = "float32",
@@ -227,14 +227,14 @@ def evaluate_tflite(model, dataset, *, inputs: str = "imagenet", batch_size: int
     if tuple(dataset.image_shape) != want:
         raise ValueError(f"evaluate_tflite: the dataset's images are {dataset.image_shape}, the model takes {want}; "
                          f"load it with image_size={want[0]}")
-    images, labels = dataset.as_arrays()
     correct = 0
-    for start in range(0, dataset.num_examples, batch_size):
-        out = runner(preprocess(images[start:start + batch_size], inputs))
-        if out.shape[-1] != dataset.num_classes:
-            raise ValueError(f"evaluate_tflite: the model has {out.shape[-1]} outputs, the dataset "
-                             f"{dataset.num_classes} classes")
-        correct += int((out.argmax(-1) == labels[start:start + batch_size]).sum())
+    for images, labels in model_batches(dataset, inputs, max(batch_size, 256)):
+        for start in range(0, len(images), batch_size):
+            out = runner(images[start:start + batch_size])
+            if out.shape[-1] != dataset.num_classes:
+                raise ValueError(f"evaluate_tflite: the model has {out.shape[-1]} outputs, the dataset "
+                                 f"{dataset.num_classes} classes")
+            correct += int((out.argmax(-1) == labels[start:start + batch_size]).sum())
     return {"top1": correct / dataset.num_examples, "examples": dataset.num_examples,
             "size_bytes": runner.size_bytes}
 

@@ -214,25 +214,37 @@ class BenchRunner:
                                              latency=timing, weights_path=self.suite.weights_path(cfg))
         if res.is_valid(metrics):
             metrics["checkpoint"] = self.save_checkpoint(cfg, model, metrics)
+        return self.record(cfg, metrics)
+
+    def record(self, cfg: RunConfig, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Commit a finished run: its row (configuration, costs, ``metrics``) appended to
+        results.csv, its hparams to TensorBoard, the reports refreshed. Every runner, local
+        or on a cluster, ends a run here."""
         row = {"run_id": cfg.run_id, "model": cfg.model, "config": cfg.config, "knobs": dict(cfg.knobs),
                "recipe_overrides": dict(cfg.recipe), "weights": cfg.weights, "seed": cfg.seed,
                "dataset": self.suite.dataset["name"], "image_size": self.suite.image_size,
                **self.costs[(cfg.model, cfg.config)], **metrics}
         row["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self._record(cfg, row, run_dir)
+        self._record(cfg, row, self.out / TB_DIR / cfg.run_id)
         return row
+
+    def checkpoint_path(self, cfg: RunConfig) -> str:
+        return f"{CHECKPOINTS}/{cfg.run_id}.keras"
+
+    def checkpoint_info(self, cfg: RunConfig, top1: float | None) -> dict[str, Any]:
+        """What a checkpoint records about its run, besides its class names."""
+        return {"run_id": cfg.run_id, "model": cfg.model, "knobs": dict(cfg.knobs),
+                "recipe_overrides": dict(cfg.recipe), "weights": cfg.weights, "seed": cfg.seed,
+                "suite": self.suite.name, "dataset": self.suite.dataset["name"], "top1": top1,
+                "reproduce": self.command}
 
     def save_checkpoint(self, cfg: RunConfig, model, metrics: dict[str, Any]) -> str:
         """The trained model, 0-255 RGB in, with its class names: ``checkpoints/<run id>.keras``."""
         from zoo.checkpoint import save_checkpoint
 
-        relative_path = f"{CHECKPOINTS}/{cfg.run_id}.keras"
+        relative_path = self.checkpoint_path(cfg)
         save_checkpoint(model, self.out / relative_path, class_names=self.train_ds.class_names,
-                        info={"run_id": cfg.run_id, "model": cfg.model, "knobs": dict(cfg.knobs),
-                              "recipe_overrides": dict(cfg.recipe), "weights": cfg.weights, "seed": cfg.seed,
-                              "suite": self.suite.name,
-                              "dataset": self.suite.dataset["name"], "top1": metrics.get("top1"),
-                              "reproduce": self.command})
+                        info=self.checkpoint_info(cfg, metrics.get("top1")))
         return relative_path
 
     def _record(self, cfg: RunConfig, row: dict[str, Any], run_dir: Path) -> None:
@@ -308,6 +320,24 @@ class BenchRunner:
             self.write_reports(res.read_rows(self.out / RESULTS_CSV))
         return pending
 
+    def train_pending(self, pending: list[RunConfig], bar) -> None:
+        """Train ``pending`` one after the other in this process (``zoo.bench.cluster`` has the
+        runner that spreads them over a Ray cluster)."""
+        for cfg in pending:
+            bar.set_postfix_str(f"{cfg.label} seed={cfg.seed}")
+            row = self.run_one(cfg)
+            bar.update(1)
+            self.report_row(bar, cfg, row)
+
+    @staticmethod
+    def report_row(bar, cfg: RunConfig, row: dict[str, Any], where: str = "") -> None:
+        if not res.is_valid(row):
+            bar.write(f"{cfg.run_id}: {cfg.label} seed={cfg.seed} FAILED ({row['status']}): {row['reason']}{where}")
+            return
+        bar.write(f"{cfg.run_id}: {cfg.label} seed={cfg.seed} top1={100 * row['top1']:.2f}% "
+                  f"macs={row['macs'] / 1e6:.2f}M" +
+                  (f" latency={row['latency_ms']:.2f}ms" if row.get("latency_ms") is not None else "") + where)
+
     def run(self) -> list[dict[str, Any]]:
         from tqdm.auto import tqdm
 
@@ -320,16 +350,7 @@ class BenchRunner:
                    desc=f"zoo bench {self.suite.name}", disable=not self.progress, file=sys.stderr,
                    dynamic_ncols=True)
         try:
-            for cfg in pending:
-                bar.set_postfix_str(f"{cfg.label} seed={cfg.seed}")
-                row = self.run_one(cfg)
-                bar.update(1)
-                if not res.is_valid(row):
-                    bar.write(f"{cfg.run_id}: {cfg.label} seed={cfg.seed} FAILED ({row['status']}): {row['reason']}")
-                    continue
-                bar.write(f"{cfg.run_id}: {cfg.label} seed={cfg.seed} top1={100 * row['top1']:.2f}% "
-                          f"macs={row['macs'] / 1e6:.2f}M" +
-                          (f" latency={row['latency_ms']:.2f}ms" if row.get("latency_ms") is not None else ""))
+            self.train_pending(pending, bar)
         finally:
             bar.close()
         rows = res.read_rows(self.out / RESULTS_CSV)

@@ -29,7 +29,14 @@ from zoo.experiment.configs import (
 )
 from zoo.experiment.dataset import parse_dataset
 from zoo.experiment.settings import LATENCY_KEYS, LatencySettings
-from zoo.experiment.specfile import check_keys, load_toml, parse_name, parse_recipe, table
+from zoo.experiment.specfile import (
+    check_keys,
+    load_toml,
+    non_negative_int,
+    parse_name,
+    parse_recipe,
+    table,
+)
 
 SUITE_KEYS = {
     "name": "the suite's name (results go to results/<name>/)",
@@ -46,8 +53,33 @@ RUN_KEYS = {
     "reuse": "list of other suites' names: a run whose id is already in results/<name>/results.csv "
              "is copied from there instead of retrained (the id hashes model, knobs, seed, data "
              "and recipe, so it is the same experiment)",
+    # zoo bench --ray only: where a run trains, never what it measures, so not in the fingerprint or run ids
+    "ray_num_cpus": "CPUs Ray reserves for each run, also TensorFlow's thread count there (default 1; "
+                    "fractions allowed)",
+    "ray_num_gpus": "GPUs Ray reserves for each run (default 0; 0.5 lets two runs share one)",
+    "ray_max_retries": "how often Ray reruns a run whose worker process or node died (default 3); "
+                       "a run that raised or diverged is a result, never retried",
 }
 SUITES_DIR = "benchmarks"
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """The ``ray_*`` keys of ``[run]``: what each task of ``zoo bench --ray`` asks Ray for."""
+
+    num_cpus: float = 1
+    num_gpus: float = 0
+    max_retries: int = 3
+
+    @classmethod
+    def parse(cls, values: Mapping[str, Any], path: Path) -> RaySettings:
+        settings = cls(**{k[len("ray_"):]: v for k, v in values.items() if k.startswith("ray_")})
+        for key, allowed, ok in (("num_cpus", "> 0", lambda v: v > 0), ("num_gpus", ">= 0", lambda v: v >= 0)):
+            value = getattr(settings, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+                raise ValueError(f"{path}: invalid [run] ray_{key}={value!r}; allowed: a number {allowed}")
+        non_negative_int(settings.max_retries, "[run] ray_max_retries", path)
+        return settings
 
 
 @dataclass(frozen=True)
@@ -58,6 +90,7 @@ class RunSettings:
     latency: bool = True
     timing: LatencySettings = field(default_factory=LatencySettings)
     reuse: tuple[str, ...] = ()
+    ray: RaySettings = field(default_factory=RaySettings)
 
 
 @dataclass(frozen=True)
@@ -157,7 +190,8 @@ def parse_run(values: Mapping[str, Any], name: str, path: Path) -> RunSettings:
                                               for n in reuse):
         raise ValueError(f"{path}: invalid [run] reuse={reuse!r}; allowed: a list of other suites' names "
                          f"(results/<name>/ next to this suite's results), not {name!r} itself")
-    return RunSettings(tuple(seeds), latency, LatencySettings.parse(values, "[run]", path), tuple(reuse))
+    return RunSettings(tuple(seeds), latency, LatencySettings.parse(values, "[run]", path), tuple(reuse),
+                       RaySettings.parse(values, path))
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -185,5 +219,5 @@ def validate_models(suite: Suite, num_classes: int, configs: list[RunConfig] | N
                             num_classes, suite.path, analyze=analyze)
 
 
-__all__ = ["MODEL_KEYS", "RUN_KEYS", "SUITE_KEYS", "RunConfig", "RunSettings", "Suite", "expand_grid",
+__all__ = ["MODEL_KEYS", "RUN_KEYS", "SUITE_KEYS", "RaySettings", "RunConfig", "RunSettings", "Suite", "expand_grid",
            "load_suite", "resolve_suite_path", "validate_models"]

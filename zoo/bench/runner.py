@@ -367,12 +367,20 @@ class BenchRunner:
 
 def run_suite(suite_path: str | Path, out: str | Path | None = None, data_dir: str | None = None,
               only: str | None = None, dry_run: bool = False, restart: bool = False,
-              progress: bool = True, retry_failed: bool = False) -> BenchRunner:
+              progress: bool = True, retry_failed: bool = False, ray: str | None = None) -> BenchRunner:
     """Check everything, then (unless ``dry_run``) run what is not finished yet.
 
-    Returns the runner: ``.out`` is the results directory, ``.describe_plan()`` the plan.
+    ``ray``: None trains here, one run after the other; a string (``""``: the cluster
+    ``ray.init()`` finds, else a new local one; or an address) trains every pending run as a
+    task on that Ray cluster (``zoo.bench.cluster``). Returns the runner: ``.out`` is the
+    results directory, ``.describe_plan()`` the plan.
     """
-    runner = BenchRunner(suite_path, out, data_dir, only, progress, retry_failed)
+    if ray is None:
+        runner = BenchRunner(suite_path, out, data_dir, only, progress, retry_failed)
+    else:
+        from zoo.bench.cluster import RayBenchRunner
+
+        runner = RayBenchRunner(suite_path, out, data_dir, only, progress, retry_failed, address=ray or None)
     if dry_run:  # every check of a real run short of training (and of taking the lock)
         runner.check_output(restart)
         runner.prepare(download=False)

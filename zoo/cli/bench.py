@@ -17,21 +17,31 @@ def add_arguments(parser):
     parser.add_argument("--retry-failed", action="store_true",
                         help="train again the runs recorded as failed (a diverged loss); by default they are kept")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="train each pending run as a task on a Ray cluster (pip install 'zoo[ray]'): "
+                             "ADDRESS as ray.init takes it (HOST:PORT of the head node, or auto); "
+                             "none: $RAY_ADDRESS or the cluster `ray start` left on this machine, else a "
+                             "Ray instance started here for this run. Resources per run: [run] ray_num_cpus, "
+                             "ray_num_gpus, ray_max_retries; see docs-ray.md")
 
 
 def run(args) -> int:
     import sys
 
+    from zoo.bench.cluster import RayNotInstalledError
     from zoo.bench.lock import RunnerBusyError
     from zoo.bench.runner import TB_DIR, run_suite
 
     try:
         runner = run_suite(args.suite, out=args.out, data_dir=args.data_dir, only=args.only,
                            dry_run=args.dry_run, restart=args.restart, progress=not args.no_progress,
-                           retry_failed=args.retry_failed)
+                           retry_failed=args.retry_failed, ray=args.ray)
     except RunnerBusyError as err:
         print(f"zoo bench: error: {err}", file=sys.stderr)
         return 3
+    except RayNotInstalledError as err:
+        print(f"zoo bench: error: {err}", file=sys.stderr)
+        return 2
     if args.dry_run:
         print(runner.describe_plan())
         print("\n(dry run: nothing trained)")
@@ -42,4 +52,4 @@ def run(args) -> int:
           f"plot:        {out / 'pareto.png'}\nenvironment: {out / 'env.json'}\n"
           f"models:      {out / 'checkpoints'}/<run id>.keras (zoo predict, zoo.load_model)\n"
           f"TensorBoard: tensorboard --logdir {out / TB_DIR}")
-    return 0
+    return 1 if getattr(runner, "lost", None) else 0  # --ray: runs whose retries ran out have no row yet

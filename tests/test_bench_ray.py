@@ -163,15 +163,20 @@ def test_ray_not_installed_says_how_to_install(workdir, monkeypatch, capsys):
 
 
 def test_unreachable_address_fails_fast_naming_it(workdir, capsys):
+    """Nothing listens at the port, or something that is not Ray: ``ray.init`` would retry for minutes."""
     pytest.importorskip("ray", reason=NO_RAY)
-    with socket.socket() as s:  # a port nobody listens at
-        s.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{s.getsockname()[1]}"
-    start = time.monotonic()
-    assert zoo_main(["bench", str(workdir / "suite.toml"), "--ray", address, "--out", str(workdir / "nowhere")]) == 2
-    assert time.monotonic() - start < 10
-    err = capsys.readouterr().err
-    assert f"no Ray cluster answers at {address}" in err and "Traceback" not in err
+    with socket.socket() as refused, socket.socket() as mute:
+        refused.bind(("127.0.0.1", 0))
+        mute.bind(("127.0.0.1", 0))
+        mute.listen()  # accepts connections, never speaks
+        for port in (refused.getsockname()[1], mute.getsockname()[1]):
+            address = f"127.0.0.1:{port}"
+            start = time.monotonic()
+            assert zoo_main(["bench", str(workdir / "suite.toml"), "--ray", address,
+                             "--out", str(workdir / "nowhere")]) == 2
+            assert time.monotonic() - start < 10
+            err = capsys.readouterr().err
+            assert f"no Ray cluster answers at {address}" in err and "Traceback" not in err
 
 
 def test_results_folder_not_shared_comes_back_through_ray(workdir):

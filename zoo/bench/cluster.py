@@ -66,22 +66,30 @@ def require_ray():
 
 
 def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Fail fast where nothing listens at ``address`` (``ray.init`` itself retries for minutes).
+    """Fail within ``timeout`` where no Ray cluster answers at ``address``: ``ray.init`` itself
+    retries for minutes, whether nothing listens there or something that is not Ray.
 
-    None, ``auto`` and ``local`` are for ``ray.init`` to resolve; ``HOST:PORT`` (or Ray Client's
-    ``ray://HOST:PORT``, untested) gets one TCP connection attempt.
+    None, ``auto`` and ``local`` are for ``ray.init`` to resolve. ``HOST:PORT`` (or Ray Client's
+    ``ray://HOST:PORT``, untested) gets one gRPC call to a method no server has: a Ray head
+    (a gRPC server) answers "unimplemented"; no answer, or no HTTP/2, means no cluster.
     """
     if address in (None, "auto", "local"):
         return
+    import grpc  # Ray's own transport: installed with it
+
     host, _, port = address.split("://", 1)[-1].rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or address.startswith(("http://", "https://")):
         raise ValueError(f"invalid --ray address {address!r}; allowed: HOST:PORT (the head node's GCS port, "
-                         "6379 by default), 'auto' or 'local', or none")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as err:
-        raise ConnectionError(f"no Ray cluster answers at {address} ({err}); start one with "
-                              f"`ray start --head`, or check the address") from None
+                         "6379 by default, not the dashboard's), 'auto' or 'local', or none")
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        try:
+            channel.unary_unary("/zoo.bench.Probe/Ping")(b"", timeout=timeout)
+        except grpc.RpcError as err:
+            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                why = "no answer" if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED else err.details()
+                raise ConnectionError(f"no Ray cluster answers at {address} ({why}); start one with `ray start "
+                                      "--head` (it prints the address), or check HOST:PORT: the head's GCS port, "
+                                      "6379 by default") from None
 
 
 def package_copy() -> Path:

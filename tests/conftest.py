@@ -43,3 +43,24 @@ def same_function_as():
         return expected
 
     return check
+
+
+@pytest.fixture(scope="session")
+def colour_folders():
+    """``make(root)``: a 3-class image folder at ``root/tiny`` (train 12, test 6 noisy solid-colour
+    16 px PNGs per class), the tiny dataset the runner and cluster tests train on."""
+    import numpy as np
+    from PIL import Image
+
+    def make(root):
+        rng = np.random.default_rng(0)
+        for split, count in (("train", 12), ("test", 6)):
+            for label, colour in enumerate(((200, 40, 40), (40, 200, 40), (40, 40, 200))):
+                folder = root / "tiny" / split / f"class{label}"
+                folder.mkdir(parents=True)
+                for i in range(count):
+                    pixels = np.clip(np.array(colour) + rng.normal(0, 40, (16, 16, 3)), 0, 255)
+                    Image.fromarray(pixels.astype("uint8")).save(folder / f"{i}.png")
+        return root
+
+    return make

@@ -17,9 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 import zoo
 from zoo.bench.lock import RunnerLock
@@ -30,7 +28,6 @@ from zoo.cli import main as zoo_main
 
 pytestmark = pytest.mark.slow
 
-COLOURS = ((200, 40, 40), (40, 200, 40), (40, 40, 200))
 SUITE = """
 name = "tiny-ray"
 description = "three colour classes, 16px, four runs"
@@ -54,17 +51,9 @@ NO_RAY = "Ray is not installed (pip install 'zoo[ray]'; scripts/setup-env instal
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+def workdir(tmp_path_factory, colour_folders):
     """A suite file beside a 3-class folder: train 12 and test 6 noisy solid-colour images per class."""
-    root = tmp_path_factory.mktemp("ray")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 12), ("test", 6)):
-        for label, colour in enumerate(COLOURS):
-            folder = root / "tiny" / split / f"class{label}"
-            folder.mkdir(parents=True)
-            for i in range(count):
-                pixels = np.clip(np.array(colour) + rng.normal(0, 40, (16, 16, 3)), 0, 255)
-                Image.fromarray(pixels.astype("uint8")).save(folder / f"{i}.png")
+    root = colour_folders(tmp_path_factory.mktemp("ray"))
     (root / "suite.toml").write_text(SUITE.format(ray=""))
     return root
 

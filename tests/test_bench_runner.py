@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from zoo.experiment.report import pareto_front
 from zoo.experiment.latency import measure_latency
@@ -29,7 +28,6 @@ from zoo.bench.spec import load_suite
 from zoo.cli import main as zoo_main
 
 REPO = Path(__file__).resolve().parents[1]
-COLOURS = ((200, 40, 40), (40, 200, 40), (40, 40, 200))
 
 SUITE = """
 name = "tiny"
@@ -56,17 +54,9 @@ width = 0.25
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+def workdir(tmp_path_factory, colour_folders):
     """A suite file beside a 3-class folder: train 12 and test 6 noisy solid-colour images per class."""
-    root = tmp_path_factory.mktemp("bench")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 12), ("test", 6)):
-        for label, colour in enumerate(COLOURS):
-            folder = root / "tiny" / split / f"class{label}"
-            folder.mkdir(parents=True)
-            for i in range(count):
-                pixels = np.clip(np.array(colour) + rng.normal(0, 40, (16, 16, 3)), 0, 255)
-                Image.fromarray(pixels.astype("uint8")).save(folder / f"{i}.png")
+    root = colour_folders(tmp_path_factory.mktemp("bench"))
     (root / "suite.toml").write_text(SUITE)
     return root
 

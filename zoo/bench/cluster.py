@@ -122,6 +122,8 @@ class TaskJob:
     checkpoint: str  # relative to out
     checkpoint_info: dict[str, Any]
     threads: int
+    deploy: tuple[str, ...] = ()  # [run] deploy: TFLite formats measured on the checkpoint here
+    calibration_images: int = 200
 
 
 _SPLITS: dict[tuple, Any] = {}  # this worker process's loaded data: one suite's at a time
@@ -163,6 +165,7 @@ def train_here(job: TaskJob) -> dict[str, Any]:
     visible here, else nothing: they were written in place."""
     import zoo
     from zoo.checkpoint import save_checkpoint
+    from zoo.experiment.deploy import measure_run
     from zoo.experiment.run import train_configuration
 
     limit_threads(job.threads)
@@ -178,6 +181,9 @@ def train_here(job: TaskJob) -> dict[str, Any]:
             save_checkpoint(model, dest / job.checkpoint, class_names=splits.train.class_names,
                             info={**job.checkpoint_info, "top1": metrics.get("top1")})
             metrics["checkpoint"] = job.checkpoint
+            metrics.update(measure_run(dest / job.checkpoint, job.deploy, splits,
+                                       calibration_images=job.calibration_images, timing=job.latency,
+                                       label=f"{job.cfg.run_id} ({job.cfg.label} seed={job.cfg.seed})"))
         files = {} if shared else {p.relative_to(dest).as_posix(): p.read_bytes()
                                    for p in sorted(dest.rglob("*")) if p.is_file()}
     finally:
@@ -257,7 +263,8 @@ class RayBenchRunner(BenchRunner):
                        latency=self.suite.run.timing if self.suite.run.latency else None,
                        weights_path=weights, out=str(self.out.resolve()), token=token,
                        checkpoint=self.checkpoint_path(cfg), checkpoint_info=self.checkpoint_info(cfg, None),
-                       threads=max(1, math.ceil(self.suite.run.ray.num_cpus)))
+                       threads=max(1, math.ceil(self.suite.run.ray.num_cpus)),
+                       deploy=self.suite.run.deploy, calibration_images=self.suite.run.calibration_images)
 
     def train_pending(self, pending: list[RunConfig], bar) -> None:
         if not pending:

@@ -17,20 +17,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo.experiment import deploy
 from zoo.experiment.report import csv_cell, csv_text, pareto_front, write_atomic
 from zoo.experiment.stats import interval95, overlap
 
 COLUMNS = (
     "run_id", "model", "config", "knobs", "recipe_overrides", "weights", "seed", "dataset", "image_size", "params", "macs",
     "top1", "top5", "head_top1", "val_loss", "train_top1", "latency_ms", "latency_p90_ms", "throughput",
-    "train_seconds", "train_images_per_second", "epochs", "pareto", "pareto_latency", "status", "reason",
+    *deploy.COLUMNS, "train_seconds", "train_images_per_second", "epochs", "pareto", "pareto_latency", "pareto_int8",
+    "status", "reason",
     "device", "checkpoint", "finished_at",
 )
 NUMERIC = {"params": int, "macs": int, "seed": int, "image_size": int, "epochs": int,
            "top1": float, "top5": float, "head_top1": float, "val_loss": float, "train_top1": float,
            "latency_ms": float, "latency_p90_ms": float, "throughput": float, "train_seconds": float,
-           "train_images_per_second": float}
+           "train_images_per_second": float, **deploy.NUMERIC}
 JSON_COLUMNS = ("knobs", "recipe_overrides")
+PARETO_FLAGS = ("pareto", "pareto_latency", "pareto_int8")
+INT8_TOP1, INT8_MS = deploy.column("int8", "top1"), deploy.column("int8", "ms")
 OK = "ok"  # a run that finished with finite losses; anything else is recorded but never ranked
 
 
@@ -89,7 +93,7 @@ def _parse_row(row: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
         except ValueError:
             raise ValueError(f"{path}:{line}: column {key!r} holds {value!r}, not a number; fix or delete "
                              "that row (its configuration then runs again)") from None
-    for key in ("pareto", "pareto_latency"):
+    for key in PARETO_FLAGS:
         row[key] = row.get(key) == "true"
     for key in JSON_COLUMNS:  # structured knobs; None in rows written before the column existed
         try:
@@ -160,7 +164,7 @@ def aggregate(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for (model, config), members in groups.items():
         entry = dict(members[0])
         for key in ("top1", "top5", "latency_ms", "latency_p90_ms", "throughput", "train_seconds",
-                    "train_images_per_second"):
+                    "train_images_per_second", *deploy.COLUMNS):
             values = [m[key] for m in members if m.get(key) is not None]
             entry[key] = statistics.fmean(values) if values else None
         top1 = [m["top1"] for m in members if m.get("top1") is not None]
@@ -172,17 +176,19 @@ def aggregate(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def mark_pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Set ``pareto`` (top-1 vs MACs) and ``pareto_latency`` (top-1 vs latency) on every row,
-    judged on seed-averaged configurations so one lucky seed does not make the front."""
+    """Set ``pareto`` (top-1 vs MACs), ``pareto_latency`` (top-1 vs latency) and ``pareto_int8``
+    (int8 TFLite top-1 vs int8 latency, where measured) on every row, judged on seed-averaged
+    configurations so one lucky seed does not make the front."""
     configs = aggregate(rows)
-    by_macs = dict(zip(((c["model"], c["config"]) for c in configs),
-                       pareto_front([(c["macs"], c["top1"]) for c in configs])))
-    by_latency = dict(zip(((c["model"], c["config"]) for c in configs),
-                          pareto_front([(c["latency_ms"], c["top1"]) for c in configs])))
+    keys = [(c["model"], c["config"]) for c in configs]
+    by_macs = dict(zip(keys, pareto_front([(c["macs"], c["top1"]) for c in configs])))
+    by_latency = dict(zip(keys, pareto_front([(c["latency_ms"], c["top1"]) for c in configs])))
+    by_int8 = dict(zip(keys, pareto_front([(c.get(INT8_MS), c.get(INT8_TOP1)) for c in configs])))
     ties = pareto_ties(configs, by_macs)
     for row in rows:
         key = (row["model"], row["config"])
         row["pareto"], row["pareto_latency"] = by_macs.get(key, False), by_latency.get(key, False)
+        row["pareto_int8"] = by_int8.get(key, False)
         row["pareto_tie"] = ties.get(key, False)
     return rows
 
@@ -256,12 +262,21 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], header: Mapping[str, str]
                  "the seed noise: a front configuration at most as costly dominates it, but their 95% intervals "
                  "overlap (treat them as tied)." if has_ci else ""), ""]
     has_top5 = any(c.get("top5") is not None for c in configs)
+    formats = [f for f in deploy.FORMATS if any(c.get(deploy.column(f, "top1")) is not None for c in configs)]
+    if "int8" in formats:
+        lines[-2] += " ◆ = Pareto-optimal in int8 TFLite top-1 versus int8 TFLite latency."
+    if formats:
+        lines[-2] += (" TFLite columns: top-1 through the interpreter on the whole eval split, file size, "
+                      "batch-1 latency (median, XNNPACK).")
     cols = ["", "model", "config", "params (M)", "MACs (M)", "top-1 %"] + (["95% CI"] if has_ci else []) \
         + (["top-5 %"] if has_top5 else []) \
-        + ["latency ms (p50 / p90)", "inference images/s", "train s", "train images/s", "seeds"]
+        + ["latency ms (p50 / p90)", "inference images/s"] \
+        + [f"{f} {label}" for f in formats for label in ("TFLite top-1 %", "KB", "ms")] \
+        + ["train s", "train images/s", "seeds"]
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for c in configs:
-        mark = ("★" if c["pareto"] else "≈" if c.get("pareto_tie") else "") + ("☆" if c["pareto_latency"] else "")
+        mark = ("★" if c["pareto"] else "≈" if c.get("pareto_tie") else "") + ("☆" if c["pareto_latency"] else "") \
+            + ("◆" if c.get("pareto_int8") else "")
         latency = "" if c.get("latency_ms") is None else \
             f"{c['latency_ms']:.2f} / {c['latency_p90_ms']:.2f}"
         cells = [mark, f"`{c['model']}`", f"`{c['config']}`" if c["config"] else "",
@@ -271,7 +286,11 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], header: Mapping[str, str]
             cells.append(f"{100 * ci[0]:.2f}–{100 * ci[1]:.2f}" if ci else "")
         if has_top5:
             cells.append(_pct(c.get("top5")))
-        cells += [latency, _num(c.get("throughput"), ".0f"), _num(c.get("train_seconds"), ".0f"),
+        cells += [latency, _num(c.get("throughput"), ".0f")]
+        for f in formats:
+            cells += [_pct(c.get(deploy.column(f, "top1"))), _num(c.get(deploy.column(f, "kb")), ".0f"),
+                      _num(c.get(deploy.column(f, "ms")), ".3f")]
+        cells += [_num(c.get("train_seconds"), ".0f"),
                   _num(c.get("train_images_per_second"), ".0f"), str(c["seeds"])]
         lines.append("| " + " | ".join(cells) + " |")
     failed = failed_rows(rows)

@@ -147,6 +147,7 @@ class BenchRunner:
     # --- running -------------------------------------------------------------------
 
     def header(self) -> dict[str, str]:
+        from zoo.experiment.deploy import describe
         from zoo.experiment.provenance import machine_label
 
         ds, recipe_items = self.train_ds, ", ".join(f"{k}={v}" for k, v in self.suite.recipe.items())
@@ -162,6 +163,8 @@ class BenchRunner:
             "schedule": recipe_items or "zoo.training defaults",
             "seeds": ", ".join(map(str, self.suite.run.seeds)),
             "latency": self.suite.run.timing.describe() if self.suite.run.latency else "not measured",
+            **({"deploy": describe(self.suite.run.deploy, self.suite.run.calibration_images)}
+               if self.suite.run.deploy else {}),
             "machine": machine_label(),
             # The table covers the whole suite, so the whole suite's command, even after --only.
             "reproduce": f"`{reproduce_command(self.suite_arg, self.command_data_dir, None)}`",
@@ -200,7 +203,7 @@ class BenchRunner:
             values["seed"].append(cfg.seed)
             for k, v in cfg.knobs.items():
                 values.setdefault(k, []).append(v)
-        tb.write_experiment(self.out / TB_DIR, values)
+        tb.write_experiment(self.out / TB_DIR, values, self.suite.run.deploy)
 
     def run_one(self, cfg: RunConfig) -> dict[str, Any]:
         from zoo.experiment.dataset import Splits
@@ -214,7 +217,40 @@ class BenchRunner:
                                              latency=timing, weights_path=self.suite.weights_path(cfg))
         if res.is_valid(metrics):
             metrics["checkpoint"] = self.save_checkpoint(cfg, model, metrics)
+            metrics.update(self.measure_deploy(cfg, metrics["checkpoint"]))
         return self.record(cfg, metrics)
+
+    def measure_deploy(self, cfg: RunConfig, checkpoint: str) -> dict[str, Any]:
+        """The ``[run] deploy`` columns of a run, measured on its checkpoint (``zoo.experiment.deploy``)."""
+        from zoo.experiment.dataset import Splits
+        from zoo.experiment.deploy import measure_run
+
+        run = self.suite.run
+        return measure_run(self.out / checkpoint, run.deploy, Splits(self.train_ds, self.val_ds),
+                           calibration_images=run.calibration_images, timing=run.timing,
+                           label=f"{cfg.run_id} ({cfg.label} seed={cfg.seed})")
+
+    def fill_deploy(self) -> None:
+        """Rows finished before ``[run] deploy`` listed a format get it from their checkpoints
+        (no retraining); rows without a checkpoint file are left as they are (the header says so)."""
+        from zoo.experiment.deploy import missing
+
+        formats = self.suite.run.deploy
+        if not formats:
+            return
+        planned = {c.run_id: c for c in self.configs}
+        todo = [r for r in res.read_rows(self.out / RESULTS_CSV)
+                if r["run_id"] in planned and res.is_valid(r) and missing(r, formats)
+                and r.get("checkpoint") and (self.out / r["checkpoint"]).is_file()]
+        for row in todo:
+            cfg = planned[row["run_id"]]
+            print(f"{cfg.run_id}: {cfg.label} seed={cfg.seed}: measuring {', '.join(missing(row, formats))} "
+                  "TFLite from its checkpoint", file=sys.stderr)
+            measured = self.measure_deploy(cfg, row["checkpoint"])
+            if measured:
+                res.append_row(self.out / RESULTS_CSV, {**row, **measured})
+        if todo:
+            self.write_reports(res.read_rows(self.out / RESULTS_CSV))
 
     def record(self, cfg: RunConfig, metrics: dict[str, Any]) -> dict[str, Any]:
         """Commit a finished run: its row (configuration, costs, ``metrics``) appended to
@@ -272,6 +308,13 @@ class BenchRunner:
             header["reused"] = ("rows whose run id (model, knobs, seed, data, recipe) is already in "
                                 + ", ".join(f"`results/{n}`" for n in self.suite.run.reuse)
                                 + " are copied from there, not retrained")
+        if self.suite.run.deploy:
+            from zoo.experiment.deploy import missing
+
+            unmeasured = [r for r in rows if res.is_valid(r) and missing(r, self.suite.run.deploy)]
+            if unmeasured:
+                header["deploy"] += (f"; {len(unmeasured)} run(s) without these columns yet (trained before "
+                                     "checkpoints were kept, or a format failed: see the run's log)")
         if stale:
             header["runs"] += (f"; results.csv also keeps {len(stale)} row(s) of configurations "
                                f"this suite no longer lists ({', '.join(sorted(r['run_id'] for r in stale))})")
@@ -346,6 +389,7 @@ class BenchRunner:
         res.add_structured_knobs(self.out / RESULTS_CSV, self.suite.configurations())
         done = self.finished_ids()
         pending = self.reuse_finished([c for c in self.configs if c.run_id not in done])
+        self.fill_deploy()
         bar = tqdm(total=len(self.configs), initial=len(self.configs) - len(pending), unit="run",
                    desc=f"zoo bench {self.suite.name}", disable=not self.progress, file=sys.stderr,
                    dynamic_ncols=True)

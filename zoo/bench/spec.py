@@ -28,6 +28,7 @@ from zoo.experiment.configs import (
     validate_configs,
 )
 from zoo.experiment.dataset import parse_dataset
+from zoo.experiment.deploy import DEPLOY_KEYS, parse_formats
 from zoo.experiment.settings import LATENCY_KEYS, LatencySettings
 from zoo.experiment.specfile import (
     check_keys,
@@ -50,6 +51,8 @@ RUN_KEYS = {
     "seeds": "list of integer seeds; every configuration runs once per seed (default [0])",
     "latency": "true/false: measure batch-1 latency and throughput (default true)",
     **LATENCY_KEYS,
+    # Measurements of a finished run, like latency: not in the fingerprint or the run ids.
+    **DEPLOY_KEYS,
     "reuse": "list of other suites' names: a run whose id is already in results/<name>/results.csv "
              "is copied from there instead of retrained (the id hashes model, knobs, seed, data "
              "and recipe, so it is the same experiment)",
@@ -91,6 +94,8 @@ class RunSettings:
     timing: LatencySettings = field(default_factory=LatencySettings)
     reuse: tuple[str, ...] = ()
     ray: RaySettings = field(default_factory=RaySettings)
+    deploy: tuple[str, ...] = ()  # TFLite formats each finished run is measured in (zoo.experiment.deploy)
+    calibration_images: int = 200
 
 
 @dataclass(frozen=True)
@@ -190,8 +195,9 @@ def parse_run(values: Mapping[str, Any], name: str, path: Path) -> RunSettings:
                                               for n in reuse):
         raise ValueError(f"{path}: invalid [run] reuse={reuse!r}; allowed: a list of other suites' names "
                          f"(results/<name>/ next to this suite's results), not {name!r} itself")
+    deploy, calibration_images = parse_formats(values, "[run]", path)
     return RunSettings(tuple(seeds), latency, LatencySettings.parse(values, "[run]", path), tuple(reuse),
-                       RaySettings.parse(values, path))
+                       RaySettings.parse(values, path), deploy, calibration_images)
 
 
 def load_suite(path: str | Path) -> Suite:

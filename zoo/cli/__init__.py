@@ -27,6 +27,8 @@ COMMANDS = {
     "predict": "zoo.cli.predict",
     "convert-weights": "zoo.cli.convert_weights",
     "pick": "zoo.cli.pick",
+    "quantization": "zoo.cli.quantization",
+    "finetune-report": "zoo.cli.finetune_report",
 }
 
 

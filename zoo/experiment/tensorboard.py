@@ -26,6 +26,16 @@ METRICS = (
 PARETO_DIR = "pareto"
 
 
+def deploy_metrics(formats: Sequence[str] = ()) -> tuple[tuple[str, str, str], ...]:
+    """HParams metrics of a suite's ``[run] deploy`` formats: TFLite top-1, size and latency."""
+    from zoo.experiment.deploy import column
+
+    return tuple(metric for fmt in formats for metric in (
+        (column(fmt, "top1"), f"{fmt} TFLite top-1", f"top-1 of the {fmt} TFLite model on the eval split"),
+        (column(fmt, "kb"), f"{fmt} TFLite KB", f"size of the {fmt} TFLite file"),
+        (column(fmt, "ms"), f"{fmt} TFLite ms", f"median batch-1 latency of the {fmt} TFLite model")))
+
+
 def hparam_value(value: Any) -> bool | int | float | str:
     """HParams take bool/int/float/str; anything else (None, lists) is shown as text."""
     if isinstance(value, (bool, int, float, str)):
@@ -43,13 +53,15 @@ def _domain(values: Sequence[Any]):
     return hp.Discrete([str(v) for v in distinct])
 
 
-def write_experiment(tb_dir: Path, knob_values: Mapping[str, Sequence[Any]]) -> None:
-    """The top-level HParams config: every knob seen in the suite (plus model and seed)."""
+def write_experiment(tb_dir: Path, knob_values: Mapping[str, Sequence[Any]], formats: Sequence[str] = ()) -> None:
+    """The top-level HParams config: every knob seen in the suite (plus model and seed); the
+    metrics, with the TFLite ones of ``formats`` (the suite's ``[run] deploy``)."""
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
     hparams = [hp.HParam(name, _domain(values)) for name, values in knob_values.items()]
-    metrics = [hp.Metric(tag, display_name=name, description=desc) for tag, name, desc in METRICS]
+    metrics = [hp.Metric(tag, display_name=name, description=desc)
+               for tag, name, desc in METRICS + deploy_metrics(formats)]
     Path(tb_dir).mkdir(parents=True, exist_ok=True)
     with tf.summary.create_file_writer(str(tb_dir)).as_default():
         hp.hparams_config(hparams=hparams, metrics=metrics)
@@ -62,7 +74,9 @@ def write_run(run_dir: Path, run_id: str, hparams: Mapping[str, Any], metrics: M
 
     with tf.summary.create_file_writer(str(run_dir)).as_default() as writer:
         hp.hparams({k: hparam_value(v) for k, v in hparams.items()}, trial_id=run_id)
-        for tag, _, _ in METRICS:
+        from zoo.experiment.deploy import FORMATS
+
+        for tag, _, _ in METRICS + deploy_metrics(FORMATS):
             if metrics.get(tag) is not None:
                 tf.summary.scalar(tag, float(metrics[tag]), step=0)
         writer.flush()

@@ -20,6 +20,7 @@ COMMANDS = {
     "analyze": "zoo.cli.analyze",
     "prune": "zoo.cli.prune",
     "claims": "zoo.cli.claims",
+    "fidelity": "zoo.cli.fidelity",
     "export": "zoo.cli.export",
     "latency": "zoo.cli.latency",
     "conv-types": "zoo.cli.conv_types",

@@ -344,32 +344,38 @@ def claim_e(results_dir: Path) -> Claim:
 # --- f: SqueezeNet vs AlexNet ----------------------------------------------------------------
 
 
-def claim_f(results_dir: Path) -> Claim:
+SQUEEZENETS = ("squeezenet1_0", "squeezenet1_1")
+
+
+def squeezenet_params(models=("alexnet", *SQUEEZENETS)) -> dict[str, int]:
+    """Parameters at the paper's 224×224 / 1000 classes (analytic): the "far fewer" half of claim f."""
     import zoo
     from zoo.cost import analyze
 
-    suite = SUITES["f"]
-    claim = Claim("f", "SqueezeNet reaches AlexNet-level accuracy with far fewer parameters",
-                  data=_suite_data(suite), commands=["zoo claims", _bench_command(suite)])
-    params = {n: analyze(zoo.build(n)).params for n in ("alexnet", "squeezenet1_0", "squeezenet1_1")}
-    claim.measured += ["Parameters at 224×224, 1000 classes (analytic):", ""]
-    claim.measured += markdown_table(("model", "params", "AlexNet / model"),
-                             [(n, f"{p:,}", f"{params['alexnet'] / p:.1f}×") for n, p in params.items()])
-    fewer = all(params["alexnet"] >= SQUEEZENET_PARAM_FACTOR * params[n] for n in ("squeezenet1_0", "squeezenet1_1"))
-    rows = _suite_rows(results_dir, suite)
+    return {n: analyze(zoo.build(n)).params for n in models}
+
+
+def _far_fewer(params: dict[str, int]) -> bool:
+    return all(params["alexnet"] >= SQUEEZENET_PARAM_FACTOR * p for n, p in params.items() if n != "alexnet")
+
+
+def judge_f(claim: Claim, rows, params: dict[str, int]) -> bool:
+    """Claim f's accuracy half and verdict on ``rows`` of any table that trained AlexNet and the
+    SqueezeNets named in ``params`` (the claims suite, or the fidelity ladder at a longer
+    schedule): appends the table and criterion to ``claim.measured`` and sets the verdict.
+    Returns False, leaving ``claim`` untouched, while one of them has no top-1 in ``rows``."""
+    squeezenets = [n for n in params if n != "alexnet"]
+    fewer = _far_fewer(params)
     acc = {n: _mean_top1(rows, lambda r, n=n: r["model"] == n) for n in params} if rows else {}
     if not rows or any(v is None for v in acc.values()):
-        _missing(claim, suite)
-        claim.verdict = f"params (≥ {SQUEEZENET_PARAM_FACTOR}× fewer): {HELD if fewer else NOT_HELD}; " \
-                        f"accuracy: {NOT_MEASURED}"
-        return claim
+        return False
     run_params = {r["model"]: r["params"] for r in rows}
     claim.measured += ["", "Accuracy and parameters in the suite (the suite's AlexNet is the CIFAR-sized one "
                        "it names, so its parameter ratio is smaller than the paper's):", ""]
     claim.measured += markdown_table(("model", "params", "AlexNet / model", "top-1"),
                              [(n, f"{run_params[n]:,}", f"{run_params['alexnet'] / run_params[n]:.1f}×",
                                f"{acc[n]:.3f}") for n in params])
-    level = all(acc[n] >= acc["alexnet"] - SQUEEZENET_ACCURACY_MARGIN for n in ("squeezenet1_0", "squeezenet1_1"))
+    level = all(acc[n] >= acc["alexnet"] - SQUEEZENET_ACCURACY_MARGIN for n in squeezenets)
     claim.measured.append(f"\nCriterion: ≥ {SQUEEZENET_PARAM_FACTOR}× fewer parameters at the paper's "
                           f"224×224 / 1000 classes (analytic: {'yes' if fewer else 'no'}) and top-1 in the suite "
                           f"≥ AlexNet's − {SQUEEZENET_ACCURACY_MARGIN} ({'yes' if level else 'no'}).")
@@ -379,6 +385,21 @@ def claim_f(results_dir: Path) -> Claim:
                            "and the suite's AlexNet has it: a short schedule favours the BN network, so this "
                            "tests the claim at this schedule, not at the paper's."]
     claim.verdict = HELD if fewer and level else NOT_HELD
+    return True
+
+
+def claim_f(results_dir: Path) -> Claim:
+    suite = SUITES["f"]
+    claim = Claim("f", "SqueezeNet reaches AlexNet-level accuracy with far fewer parameters",
+                  data=_suite_data(suite), commands=["zoo claims", _bench_command(suite)])
+    params = squeezenet_params()
+    claim.measured += ["Parameters at 224×224, 1000 classes (analytic):", ""]
+    claim.measured += markdown_table(("model", "params", "AlexNet / model"),
+                             [(n, f"{p:,}", f"{params['alexnet'] / p:.1f}×") for n, p in params.items()])
+    if not judge_f(claim, _suite_rows(results_dir, suite), params):
+        _missing(claim, suite)
+        claim.verdict = f"params (≥ {SQUEEZENET_PARAM_FACTOR}× fewer): {HELD if _far_fewer(params) else NOT_HELD}; " \
+                        f"accuracy: {NOT_MEASURED}"
     return claim
 
 

@@ -395,6 +395,9 @@ def test_quick_suite_on_shared_cifar10(shared_data, tmp_path):
     assert all(0.18 <= r["top1"] <= 1 and r["top5"] is None and r["latency_ms"] > 0 for r in rows), \
         [(r["model"], r["config"], r["top1"]) for r in rows]
     assert "all 6 configurations above chance (10%)" in proc.stdout
+    # The main job's deploy columns: float32 TFLite scores as Keras does, int8 close to it.
+    assert all(abs(r["tflite_float32_top1"] - r["top1"]) <= 0.02 and abs(r["tflite_int8_top1"] - r["top1"]) <= 0.1
+               for r in rows), [(r["model"], r["top1"], r["tflite_float32_top1"], r["tflite_int8_top1"]) for r in rows]
     table = (out / "results.md").read_text()
     assert "CIFAR-10 (JPEG copy" in table and "train 1000 images (subset per_class=100, seed=0)" in table
     assert "ZOO_DATA_DIR=" in table and "zoo bench" in table

@@ -22,7 +22,7 @@ from zoo.experiment.deploy import PER_TENSOR, column
 from zoo.experiment.report import generated_by, markdown_table, write_report
 
 COMMAND = "zoo quantization"
-DEFAULT_RESULTS = ("results/cifar10-full",)
+DEFAULT_RESULTS = ("results/cifar10-full", "results/cifar10")
 DEFAULT_OUT = "results/quantization.md"
 CSV_COLUMNS = ("suite", "model", "config", "params", "macs", "seeds", "top1", "float32_top1", "int8_top1",
                "int8_drop", "per_tensor_top1", "per_tensor_drop", "float32_kb", "int8_kb", "size_ratio",

@@ -286,3 +286,25 @@ def test_zoo_pick_command_imports_no_tensorflow():
                "from zoo.cli import main\n"
                "sys.exit(main())")
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_int8_latency_budget_ranks_by_the_int8_file(tmp_path, capsys):
+    """Under --max-int8-latency-ms the answer is the int8 TFLite file: its latency is budgeted,
+    its top-1 ranks (here against the float order), and configurations never measured in int8
+    cannot satisfy the budget."""
+    rows = [{**row("float-best", "", 5e6, 1000, 1.0, 0.80, 0), "tflite_int8_top1": 0.60, "tflite_int8_ms": 0.2},
+            {**row("int8-best", "", 6e6, 1000, 1.0, 0.75, 0), "tflite_int8_top1": 0.74, "tflite_int8_ms": 0.3},
+            {**row("too-slow", "", 1e6, 1000, 1.0, 0.90, 0), "tflite_int8_top1": 0.89, "tflite_int8_ms": 0.9},
+            row("no-int8", "", 1e6, 1000, 1.0, 0.95, 0)]
+    out = tmp_path / "deployed"
+    out.mkdir()
+    write_rows(out / "results.csv", rows)
+    result = zp.pick(zp.load_table(out).rows, max_int8_latency_ms=0.5)
+    assert names(result) == ["int8-best", "float-best"]
+    assert [c["model"] for c in result.unmeasured["max_int8_latency_ms"]] == ["no-int8"]
+    assert names(zp.pick(zp.load_table(out).rows, max_latency_ms=2))[0] == "no-int8"  # float budget: float order
+    rc, text, _ = run_cli(capsys, out, "--max-int8-latency-ms", "0.5")
+    assert rc == 0 and "best int8 TFLite top-1 (the file shipped) first" in text and "int8 top-1 %" in text
+    assert "without a tflite_int8_ms measurement, which cannot satisfy --max-int8-latency-ms: no-int8" in text
+    rc, _, err = run_cli(capsys, out, "--max-int8-latency-ms", "fast")
+    assert rc == 2 and "invalid --max-int8-latency-ms='fast'" in err

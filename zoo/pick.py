@@ -51,7 +51,11 @@ BUDGETS = {  # keyword of `pick` -> its budget
     "max_macs": Budget("--max-macs", "macs", "MACs", _millions, "20e6"),
     "max_params": Budget("--max-params", "params", "params", _millions, "1e6"),
     "max_latency_ms": Budget("--max-latency-ms", "latency_ms", "latency", lambda v: f"{v:.3g} ms", "2.5"),
+    # The int8 TFLite file a suite's [run] deploy measured: a budget on it ranks by its top-1 too.
+    "max_int8_latency_ms": Budget("--max-int8-latency-ms", "tflite_int8_ms", "int8 TFLite latency",
+                                  lambda v: f"{v:.3g} ms", "0.5"),
 }
+INT8_TOP1 = "tflite_int8_top1"
 TIES = ("ties: a configuration is tied with the best when their 95% Student's t intervals of mean "
         "top-1 over seeds overlap (mean ± t(0.975, n-1)·std/√n); configurations with one seed have "
         "no interval and are not judged")
@@ -165,6 +169,7 @@ class Pick:
     over: list[dict[str, Any]]  # measured, but over at least one budget
     unmeasured: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # budget key -> no value
     unscored: list[dict[str, Any]] = field(default_factory=list)  # no top-1 to rank by
+    score: str = "top1"  # the column ranked by: int8 TFLite top-1 under an int8 budget
 
     @property
     def single_seed(self) -> bool:
@@ -186,30 +191,33 @@ class Pick:
 
 
 def pick(rows: Iterable[Mapping[str, Any]], *, max_macs: float | None = None, max_params: float | None = None,
-         max_latency_ms: float | None = None) -> Pick:
+         max_latency_ms: float | None = None, max_int8_latency_ms: float | None = None) -> Pick:
     """Configurations within every given budget, best mean top-1 first, with intervals and ties.
 
-    A configuration lacking the measurement a budget needs (latency is optional in a suite)
-    cannot satisfy it: it lands in ``unmeasured`` under that budget, not in ``fits``.
+    A configuration lacking the measurement a budget needs (latency is optional in a suite,
+    int8 exists only where ``[run] deploy`` lists it) cannot satisfy it: it lands in
+    ``unmeasured`` under that budget, not in ``fits``. Under an int8 latency budget the model
+    shipped is the int8 file, so the ranking is by its top-1 (no seed interval: one per run).
     """
-    given = {"max_macs": max_macs, "max_params": max_params, "max_latency_ms": max_latency_ms}
+    given = {"max_macs": max_macs, "max_params": max_params, "max_latency_ms": max_latency_ms,
+             "max_int8_latency_ms": max_int8_latency_ms}
     budgets = {k: parse_budget(BUDGETS[k].option, v) for k, v in given.items() if v is not None}
-    result = Pick(budgets, [], [])
+    result = Pick(budgets, [], [], score=INT8_TOP1 if "max_int8_latency_ms" in budgets else "top1")
     for entry in aggregate(rows):
-        if entry.get("top1") is None:
-            result.unscored.append(entry)
-            continue
         missing = [k for k in budgets if entry.get(BUDGETS[k].column) is None]
         for key in missing:
             result.unmeasured.setdefault(key, []).append(entry)
         if missing:
             continue
+        if entry.get(result.score) is None:
+            result.unscored.append(entry)
+            continue
         inside = all(entry[BUDGETS[k].column] <= limit for k, limit in budgets.items())
         (result.fits if inside else result.over).append(entry)
-    result.fits.sort(key=lambda c: (-c["top1"], c["macs"] if c["macs"] is not None else math.inf,
+    result.fits.sort(key=lambda c: (-c[result.score], c["macs"] if c["macs"] is not None else math.inf,
                                     c["model"], c["config"]))
     for c in result.fits:
-        c["interval"] = interval95(c["top1"], c.get("top1_std"), c["seeds"])
+        c["interval"] = interval95(c["top1"], c.get("top1_std"), c["seeds"]) if result.score == "top1" else None
     best = result.fits[0]["interval"] if result.fits else None
     for i, c in enumerate(result.fits):
         # The best is tied with itself; below it, overlap means the upper end reaches its lower end.
@@ -252,7 +260,8 @@ def render_text(table: Table, result: Pick, top: int | None = None) -> str:
         lines.append(f"ignored:  {len(entries)} configuration(s) without a {BUDGETS[key].column} measurement, "
                      f"which cannot satisfy {BUDGETS[key].option}: " + ", ".join(name(c) for c in entries))
     if result.unscored:
-        lines.append(f"ignored:  {len(result.unscored)} configuration(s) without top-1: "
+        lines.append(f"ignored:  {len(result.unscored)} configuration(s) without "
+                     f"{'int8 TFLite top-1' if result.score == INT8_TOP1 else 'top-1'}: "
                      + ", ".join(name(c) for c in result.unscored))
     lines.append("")
     if not result.fits:
@@ -261,22 +270,29 @@ def render_text(table: Table, result: Pick, top: int | None = None) -> str:
     total = len(result.fits) + len(result.over) + sum(map(len, result.unmeasured.values()))
     shown = result.fits[:top] if top else result.fits
     more = f" (the first {len(shown)} shown)" if len(shown) < len(result.fits) else ""
-    lines.append(f"{len(result.fits)} of {total} configurations fit{more}, best mean top-1 first:")
+    ranked = "int8 TFLite top-1 (the file shipped)" if result.score == INT8_TOP1 else "mean top-1"
+    lines.append(f"{len(result.fits)} of {total} configurations fit{more}, best {ranked} first:")
     lines.append("")
     seeded = not result.single_seed
-    cols = ["#", "model", "config", "params (M)", "MACs (M)", "latency ms", "top-1 %", "seeds"]
+    int8 = any(c.get(INT8_TOP1) is not None for c in shown)
+    cols = ["#", "model", "config", "params (M)", "MACs (M)", "latency ms", "top-1 %"] \
+        + (["int8 ms", "int8 top-1 %"] if int8 else []) + ["seeds"]
     if seeded:
         cols += ["± std", "95% interval", "tied"]
     cells = []
     for rank, c in enumerate(shown, 1):
         row = [str(rank), c["model"], c["config"], _m(c["params"]), _m(c["macs"]),
-               "" if c.get("latency_ms") is None else f"{c['latency_ms']:.2f}", _pct(c["top1"]), str(c["seeds"])]
+               "" if c.get("latency_ms") is None else f"{c['latency_ms']:.2f}", _pct(c["top1"])]
+        if int8:
+            row += ["" if c.get("tflite_int8_ms") is None else f"{c['tflite_int8_ms']:.3f}", _pct(c.get(INT8_TOP1))]
+        row.append(str(c["seeds"]))
         if seeded:
             low_high = c["interval"]
             row += [_pct(c.get("top1_std")), f"{_pct(low_high[0])} – {_pct(low_high[1])}" if low_high else "",
                     {True: "best" if rank == 1 else "tied", False: "", None: "?"}[c["tied"]]]
         cells.append(row)
-    lines += _columns(cols, cells, right={"#", "params (M)", "MACs (M)", "latency ms", "top-1 %", "seeds", "± std"})
+    lines += _columns(cols, cells, right={"#", "params (M)", "MACs (M)", "latency ms", "top-1 %", "int8 ms",
+                                          "int8 top-1 %", "seeds", "± std"})
     lines.append("")
     if seeded:
         lines.append(TIES + ("; '?' marks them" if any(c["tied"] is None for c in shown) else ""))
@@ -322,6 +338,7 @@ def to_dict(table: Table, result: Pick, top: int | None = None) -> dict[str, Any
     def entry(c, rank=None):
         out = {"model": c["model"], "config": c["config"], "knobs": c.get("knobs"), "params": c["params"],
                "macs": c["macs"], "latency_ms": c.get("latency_ms"), "top1": c["top1"],
+               "int8_latency_ms": c.get("tflite_int8_ms"), "int8_top1": c.get(INT8_TOP1),
                "top1_std": c.get("top1_std"), "seeds": c["seeds"]}
         if rank is not None:
             out = {"rank": rank, **out, "interval95": list(c["interval"]) if c["interval"] else None,

@@ -12,6 +12,8 @@ def add_arguments(parser):
     parser.add_argument("--max-params", metavar="N", help="parameters, e.g. 1e6")
     parser.add_argument("--max-latency-ms", metavar="X",
                         help="batch-1 latency in ms, as measured on the table's machine (see its header)")
+    parser.add_argument("--max-int8-latency-ms", metavar="X",
+                        help="batch-1 latency of the int8 TFLite file (suites with [run] deploy); ranks by its top-1")
     parser.add_argument("--top", metavar="K", help="show only the K best (default: all that fit)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -75,8 +75,14 @@ def finished(workdir):
     return runner, out
 
 
+def subprocess_env():
+    """This checkout's zoo first on the path, whichever one is installed."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "PYTHONPATH": path}
+
+
 def zoo_bench(*args, **kwargs):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+    env = subprocess_env()
     return subprocess.Popen([sys.executable, "-m", "zoo", "bench", *map(str, args), "--no-progress"],
                             cwd=kwargs.get("cwd"), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)

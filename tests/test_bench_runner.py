@@ -75,8 +75,14 @@ def finished(workdir):
     return runner, out
 
 
+def subprocess_env():
+    """This checkout's zoo first on the path, whichever one is installed."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "PYTHONPATH": path}
+
+
 def zoo_bench(*args, **kwargs):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+    env = subprocess_env()
     return subprocess.Popen([sys.executable, "-m", "zoo", "bench", *map(str, args), "--no-progress"],
                             cwd=kwargs.get("cwd"), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
@@ -606,3 +612,75 @@ def test_intervals_and_ties_with_several_seeds():
     assert "| ★☆ | `cheap` |" in table and "| ≈ | `close` |" in table and "|  | `far` |" in table
     single = render_markdown(rows([("cheap", 1e6, [0.6]), ("close", 2e6, [0.59])]), {}, "t")
     assert "95% CI" not in single and "≈" not in single
+
+
+RESUME_SUITE = """
+name = "resume"
+[dataset]
+name = "./tiny"
+image_size = 16
+[recipe]
+epochs = 4
+batch_size = 8
+warmup_epochs = 1
+[run]
+seeds = [0]
+latency = false
+[[models]]
+name = "resnet20"
+width = 0.25
+dropout = 0.5
+"""
+
+# `zoo bench` with the per-epoch backup wrapped: the process SIGKILLs itself once epoch 2's is written.
+KILL_AFTER_EPOCH_2 = """
+import os, signal, sys
+from zoo import resume
+from zoo.cli import main
+
+write = resume.EpochBackup.on_epoch_end
+def on_epoch_end(self, epoch, logs=None):
+    write(self, epoch, logs)
+    if epoch == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+resume.EpochBackup.on_epoch_end = on_epoch_end
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _epoch_steps(folder: Path) -> list[list[int]]:
+    """The epochs each TensorBoard event file of ``folder`` logged, file by file."""
+    import tensorflow as tf
+
+    return [sorted({e.step for e in tf.compat.v1.train.summary_iterator(str(p))
+                    if any(v.tag == "epoch_loss" for v in e.summary.value)})
+            for p in sorted(folder.glob("events.out.tfevents.*"))]
+
+
+def test_sigkill_mid_run_resumes_from_the_last_epoch_with_the_same_result(workdir, capsys):
+    """Killed after epoch 2 of 4, the rerun trains epochs 3 and 4 only, and its row equals an
+    uninterrupted run's to the last bit (weights with dropout, BatchNorm, momentum, data order)."""
+    write_suite(workdir, "resume.toml", RESUME_SUITE)
+    env = subprocess_env()
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_EPOCH_2, "bench", "resume.toml", "--out", "resumed",
+                             "--no-progress"], cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    out = workdir / "resumed"
+    assert not read_rows(out / "results.csv")
+    (run_id,) = [p.name for p in (out / "resume").iterdir()]
+    assert _epoch_steps(out / "tb" / run_id / "train") == [[0, 1]]
+
+    run_suite(workdir / "resume.toml", out=out, progress=False)  # the rerun, here: one TensorFlow start less
+    assert "resuming from epoch 2 of 4" in capsys.readouterr().err
+    (row,) = read_rows(out / "results.csv")
+    assert row["epochs"] == 4
+    assert not (out / "resume" / run_id).exists()  # the row is written: the backup is gone
+    for part in ("train", "validation"):  # the killed attempt's epochs kept, then only 3 and 4 trained
+        assert _epoch_steps(out / "tb" / run_id / part) == [[0, 1], [2, 3]]
+
+    run_suite(workdir / "resume.toml", out=workdir / "uninterrupted", progress=False)
+    (reference,) = read_rows(workdir / "uninterrupted" / "results.csv")
+    assert 0 < row["top1"] < 1  # a result the data order can move
+    for key in ("top1", "val_loss", "train_top1"):
+        assert row[key] == reference[key], key

@@ -213,3 +213,75 @@ def test_mixed_bfloat16_builds_and_trains_with_float32_outputs():
     assert metrics["status"] == "ok" and 0 <= metrics["top1"] <= 1
     with pytest.raises(ValueError, match=r"precision='float8'; allowed: one of \['float32'"):
         Recipe(precision="float8")
+
+
+# --- per-epoch resume (zoo.resume; the SIGKILL test is in test_bench_runner.py) -------------------
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_data, tmp_path_factory):
+    """``_run``'s result for seed 0, and the finished backup of a seed-1 run."""
+    folder = tmp_path_factory.mktemp("seed1")
+    _run(tiny_data, seed=1, backup=folder)
+    return _run(tiny_data, seed=0), folder / "backup.npz"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other configuration"])
+def test_unusable_backup_is_ignored_with_a_warning_and_the_run_starts_over(tiny_data, uninterrupted, tmp_path,
+                                                                          damage):
+    reference, other = uninterrupted
+    backup = tmp_path / "backup" / "backup.npz"
+    backup.parent.mkdir()
+    backup.write_bytes({"garbage": b"not a backup", "truncated": other.read_bytes()[: other.stat().st_size // 2],
+                        "other configuration": other.read_bytes()}[damage])
+    stale = tmp_path / "tb" / "train" / "events.out.tfevents.stale"  # the unusable attempt's scalars
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"")
+    with pytest.warns(UserWarning, match=r"ignoring the backup .*backup\.npz .*the run starts from scratch"):
+        result = _run(tiny_data, seed=0, backup=backup.parent, log_dir=str(tmp_path / "tb"))
+    assert result["epochs"] == 2 and not stale.exists()
+    assert (result["top1"], result["val_loss"], result["train_loss"]) == \
+        (reference["top1"], reference["val_loss"], reference["train_loss"])
+
+
+def _fine_tune(backup=None):
+    import zoo
+    from zoo.data import ImageDataset
+    from zoo.training import fine_tune, with_new_head
+
+    rng = np.random.default_rng(0)
+    data = ImageDataset(rng.integers(0, 255, (24, 16, 16, 3), dtype=np.uint8), np.arange(24) % 3,
+                        ["a", "b", "c"], source="memory", fingerprint="t")
+    set_determinism(0)
+    backbone = zoo.build("convnet", width=0.25, input_shape=(16, 16, 3), include_top=False, pooling="avg")
+    model = with_new_head(backbone, 3, dropout=0.5)
+    recipe = Recipe(epochs=4, head_epochs=2, batch_size=8, warmup_epochs=1)
+    metrics = fine_tune(model, backbone, data, data, recipe, seed=0, progress=False, backup=backup)
+    return metrics, [np.array(v) for v in model.variables]
+
+
+def test_fine_tune_resumes_in_either_phase(tmp_path, monkeypatch, capsys, recwarn):
+    """Interrupted after the first head epoch, then after the first full epoch: the third attempt
+    ends with the uninterrupted run's weights and metrics."""
+    from zoo import resume
+
+    reference, reference_weights = _fine_tune()
+    write = resume.EpochBackup.on_epoch_end
+    for phase, resumed in (("head", ""), ("full", "resuming from epoch 1 of 2")):
+        def interrupt(self, epoch, logs=None, phase=phase):
+            write(self, epoch, logs)
+            if self.path.parent.name == phase and epoch == 0:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(resume.EpochBackup, "on_epoch_end", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            _fine_tune(tmp_path)
+        assert resumed in capsys.readouterr().err
+    monkeypatch.setattr(resume.EpochBackup, "on_epoch_end", write)
+    metrics, weights = _fine_tune(tmp_path)
+    err = capsys.readouterr().err
+    assert "resuming from epoch 2 of 2" in err and "resuming from epoch 1 of 2" in err  # head done, full half
+    assert not [w for w in recwarn if "ignoring the backup" in str(w.message)]
+    assert (metrics["epochs"], metrics["head_top1"], metrics["top1"], metrics["val_loss"]) == \
+        (4, reference["head_top1"], reference["top1"], reference["val_loss"])
+    assert all(np.array_equal(a, b) for a, b in zip(weights, reference_weights))

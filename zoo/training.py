@@ -26,10 +26,12 @@ Choices worth knowing (timm / torchvision conventions unless said otherwise):
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -292,6 +294,16 @@ class _TrainClock(keras.callbacks.Callback):
         self.epoch_seconds.append(self._last - self._start)
 
 
+class _FlushedTensorBoard(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard callback, its epoch scalars flushed at once: a run killed later and
+    resumed from its backup then has every finished epoch in its logs."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        for writer in self._writers.values():  # private in Keras 3.15.1; writers open so far
+            writer.flush()
+
+
 _STOP = {"requested": False}
 
 
@@ -391,7 +403,8 @@ def check_compatible(model, train, val) -> None:
 
 def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir: str | None = None,
                        callbacks: Sequence[keras.callbacks.Callback] = (), progress: bool = True,
-                       deterministic: bool = True, raw_pixels: bool = False) -> dict[str, Any]:
+                       deterministic: bool = True, raw_pixels: bool = False,
+                       backup: str | Path | None = None) -> dict[str, Any]:
     """Train ``model`` on ``train`` with ``recipe``, validating on ``val`` every epoch.
 
     Returns a flat dict: status ("ok", or DIVERGED with every accuracy None and ``reason``
@@ -403,6 +416,11 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
     ``log_dir/validation``). ``progress``: Keras's per-step bar with ETA in a terminal, one
     line per epoch when output goes to a file. A KeyboardInterrupt propagates to the caller.
     Call ``set_determinism(seed)`` before building ``model`` for repeatable initial weights.
+
+    ``backup``: a folder for a per-epoch backup (``zoo.resume``). When it holds one of this
+    configuration, training resumes after its last epoch, with the result an uninterrupted run
+    gives; an unusable one is ignored with a warning (and ``log_dir``'s scalars are cleared).
+    Remove it (``zoo.resume.remove``) once the result is stored.
     """
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be a zoo.training.Recipe, got {type(recipe).__name__}")
@@ -424,16 +442,43 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
 
     clock, guard = _TrainClock(), StopOnNonFiniteLoss()
     all_callbacks = [clock, guard, _StopWhenRequested(), *callbacks]
+    restored = keeper = None
+    if backup is not None:
+        from zoo import resume
+
+        identity = {"epochs": recipe.epochs, "recipe": recipe.to_dict(), "seed": seed, "steps": steps,
+                    "train": [train.fingerprint, train.num_examples], "model": model.name,
+                    "raw_pixels": raw_pixels, "deterministic": deterministic}
+        had_backup = resume.has_backup(backup)
+        restored = resume.load(backup, model, identity)
+        if restored is not None:
+            resume.fast_forward(train_ds, restored.epoch)
+        elif had_backup and log_dir is not None:  # the unusable attempt's scalars would mix with these
+            for part in ("train", "validation"):
+                shutil.rmtree(Path(log_dir) / part, ignore_errors=True)
+        keeper = resume.EpochBackup(backup, identity, clock, restored)
     if log_dir is not None:
-        all_callbacks.append(keras.callbacks.TensorBoard(str(log_dir), write_graph=False, update_freq="epoch",
-                                                         profile_batch=0))
+        all_callbacks.append(_FlushedTensorBoard(str(log_dir), write_graph=False, update_freq="epoch",
+                                                 profile_batch=0))
+    if keeper is not None:
+        all_callbacks.append(keeper)  # last: an epoch is backed up after everything else saw it
     verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
+    first = restored.epoch if restored else 0
     start = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, verbose=verbose,
-                        callbacks=all_callbacks, shuffle=False).history  # the pipeline shuffles, seeded
+    if first < recipe.epochs:
+        history = model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, initial_epoch=first,
+                            verbose=verbose, callbacks=all_callbacks,
+                            shuffle=False).history  # the pipeline shuffles, seeded
+    else:  # every epoch had finished (the interruption came before the result was stored)
+        history = {}
     train_seconds = time.perf_counter() - start
 
     timed = clock.epoch_seconds[1:] if len(clock.epoch_seconds) > 1 else clock.epoch_seconds
+    if restored is not None:  # the earlier attempts' epochs, then this one's
+        history = {key: restored.history.get(key, []) + list(history.get(key, []))
+                   for key in {*restored.history, *history}}
+        timed = restored.timed_seconds + clock.epoch_seconds[1:] or timed
+        train_seconds += restored.train_seconds
     last = {key: values[-1] for key, values in history.items()}
     reason = guard.reason or next((f"{key} became {values[-1]} after epoch {len(values)}"
                                    for key, values in history.items() if key.endswith("loss")
@@ -474,14 +519,15 @@ def with_new_head(backbone, num_classes: int, *, dropout: float = 0.0, name: str
 
 
 def fine_tune(model, backbone, train, val, recipe: Recipe, *, seed: int, log_dir: str | None = None,
-              progress: bool = True, raw_pixels: bool = True) -> dict[str, Any]:
+              progress: bool = True, raw_pixels: bool = True, backup: str | Path | None = None) -> dict[str, Any]:
     """Fine-tune ``model`` (``with_new_head(backbone, ...)``) through ``train_and_evaluate``:
     ``recipe.head_epochs`` epochs with ``backbone`` frozen (its BatchNorm layers then run in
     inference mode, as the Keras transfer-learning guide does), then the remaining epochs
     with every layer trainable, each phase with its own warmup and schedule.
 
     Returns the last phase's metrics, plus ``head_top1`` (after the head phase) and
-    ``epochs`` counting both phases. A diverged head phase ends the run there.
+    ``epochs`` counting both phases. A diverged head phase ends the run there. ``backup``:
+    each phase backs up to its own sub-folder (``head``, ``full``), so either resumes.
     """
     import dataclasses
 
@@ -491,7 +537,8 @@ def fine_tune(model, backbone, train, val, recipe: Recipe, *, seed: int, log_dir
         head_recipe = dataclasses.replace(recipe, epochs=recipe.head_epochs, head_epochs=0,
                                           warmup_epochs=min(recipe.warmup_epochs, recipe.head_epochs - 1))
         head_metrics = train_and_evaluate(model, train, val, head_recipe, seed=seed, progress=progress,
-                                          log_dir=None if log_dir is None else f"{log_dir}/head", raw_pixels=raw_pixels)
+                                          log_dir=None if log_dir is None else f"{log_dir}/head", raw_pixels=raw_pixels,
+                                          backup=None if backup is None else Path(backup) / "head")
         backbone.trainable = True
         if head_metrics["status"] != "ok":
             return {**head_metrics, "head_top1": None}
@@ -499,7 +546,8 @@ def fine_tune(model, backbone, train, val, recipe: Recipe, *, seed: int, log_dir
     full_recipe = dataclasses.replace(recipe, epochs=rest, head_epochs=0,
                                       warmup_epochs=min(recipe.warmup_epochs, rest - 1))
     metrics = train_and_evaluate(model, train, val, full_recipe, seed=seed + 1 if head_metrics else seed,
-                                 progress=progress, log_dir=log_dir, raw_pixels=raw_pixels)
+                                 progress=progress, log_dir=log_dir, raw_pixels=raw_pixels,
+                                 backup=None if backup is None else Path(backup) / "full")
     metrics["head_top1"] = head_metrics["top1"] if head_metrics else None
     metrics["epochs"] = metrics["epochs"] + (head_metrics["epochs"] if head_metrics else 0)
     if head_metrics:

@@ -4,7 +4,10 @@ Order of work: check the whole suite (keys, models, knobs, builders, dataset) an
 output directory, and only then train. Each finished run becomes one row of
 results.csv, keyed by its run id; a rerun of the same command skips finished ids, so
 an interrupted suite (Ctrl-C, kill -9, reboot) resumes where it stopped. A run that was
-interrupted restarts from scratch: its partial TensorBoard logs are removed first.
+interrupted resumes from its last finished epoch (``resume/<run id>/``, a per-epoch backup,
+removed when its row is written; ``zoo.resume``), with the result an uninterrupted run
+gives; its TensorBoard logs are kept. Without a backup it restarts from scratch, its
+partial logs removed first.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from zoo.bench.spec import RunConfig, Suite, load_suite, validate_models
 from zoo.experiment import dataset as ds_spec
 from zoo.experiment.dataset import dataset_label, relative, subset_text
 
-RESULTS_CSV, RESULTS_MD, PARETO_PNG, ENV_JSON, SUITE_COPY, TB_DIR, CHECKPOINTS = (
-    "results.csv", "results.md", "pareto.png", "env.json", "suite.toml", "tb", "checkpoints")
+RESULTS_CSV, RESULTS_MD, PARETO_PNG, ENV_JSON, SUITE_COPY, TB_DIR, CHECKPOINTS, RESUME_DIR = (
+    "results.csv", "results.md", "pareto.png", "env.json", "suite.toml", "tb", "checkpoints", "resume")
 
 
 def default_out(suite: Suite) -> Path:
@@ -115,6 +118,7 @@ class BenchRunner:
             (self.out / name).unlink(missing_ok=True)
         shutil.rmtree(self.out / TB_DIR, ignore_errors=True)
         shutil.rmtree(self.out / CHECKPOINTS, ignore_errors=True)
+        shutil.rmtree(self.out / RESUME_DIR, ignore_errors=True)
 
     def prepare(self, download: bool = True):
         """Everything that can fail on bad input, in cheap-to-expensive order (a dry run: all of it,
@@ -208,13 +212,16 @@ class BenchRunner:
     def run_one(self, cfg: RunConfig) -> dict[str, Any]:
         from zoo.experiment.dataset import Splits
         from zoo.experiment.run import train_configuration
+        from zoo.resume import BACKUP_NAME
 
-        run_dir = self.out / TB_DIR / cfg.run_id
-        shutil.rmtree(run_dir, ignore_errors=True)  # leftovers of an interrupted attempt
+        run_dir, backup = self.out / TB_DIR / cfg.run_id, self.backup_dir(cfg)
+        if not any(backup.rglob(BACKUP_NAME)):  # no epoch to resume from: an attempt's leftovers go
+            shutil.rmtree(run_dir, ignore_errors=True)
         timing = self.suite.run.timing if self.suite.run.latency else None
         model, metrics = train_configuration(cfg, Splits(self.train_ds, self.val_ds), self.suite.recipe_for(cfg),
                                              self.suite.input_shape, log_dir=run_dir, progress=self.progress,
-                                             latency=timing, weights_path=self.suite.weights_path(cfg))
+                                             latency=timing, weights_path=self.suite.weights_path(cfg),
+                                             backup=backup)
         if res.is_valid(metrics):
             metrics["checkpoint"] = self.save_checkpoint(cfg, model, metrics)
             metrics.update(self.measure_deploy(cfg, metrics["checkpoint"]))
@@ -264,6 +271,10 @@ class BenchRunner:
         self._record(cfg, row, self.out / TB_DIR / cfg.run_id)
         return row
 
+    def backup_dir(self, cfg: RunConfig) -> Path:
+        """Where a run's per-epoch backup lives until its row is written (gitignored)."""
+        return self.out / RESUME_DIR / cfg.run_id
+
     def checkpoint_path(self, cfg: RunConfig) -> str:
         return f"{CHECKPOINTS}/{cfg.run_id}.keras"
 
@@ -289,6 +300,7 @@ class BenchRunner:
         tb.write_run(run_dir, cfg.run_id, {"model": cfg.model, "seed": cfg.seed, **cfg.knobs,
                                               **{f"recipe.{k}": v for k, v in cfg.recipe.items()}}, row)
         rows = res.append_row(self.out / RESULTS_CSV, row)  # the commit point of a run
+        shutil.rmtree(self.backup_dir(cfg), ignore_errors=True)  # its epochs are no longer needed
         self.write_reports(rows)
 
     def write_reports(self, rows: list[dict[str, Any]]) -> None:

@@ -15,10 +15,12 @@ from zoo.experiment.configs import RunConfig, builder_knobs
 
 
 def train_configuration(cfg: RunConfig, splits, recipe, shape, *, log_dir: str | Path | None = None,
-                        progress: bool = True, latency=None, weights_path: str | None = None) -> tuple[Any, dict[str, Any]]:
+                        progress: bool = True, latency=None, weights_path: str | None = None,
+                        backup: str | Path | None = None) -> tuple[Any, dict[str, Any]]:
     """The trained model and its metrics (top1, top5, val_loss, train_top1, train_seconds,
     train_images_per_second, epochs, and latency_ms/latency_p90_ms/throughput with ``latency``
-    settings). Metrics are None-free only for a run that finished; see ``diverged``."""
+    settings). Metrics are None-free only for a run that finished; see ``diverged``.
+    ``backup``: the run's per-epoch backup folder (``zoo.resume``), resumed from when it holds one."""
     import keras
 
     from zoo.registry import build
@@ -35,11 +37,11 @@ def train_configuration(cfg: RunConfig, splits, recipe, shape, *, log_dir: str |
         model = build_with_precision(recipe.precision,
                                      lambda: with_new_head(backbone, splits.num_classes, name=cfg.model))
         metrics = fine_tune(model, backbone, splits.train, splits.val, recipe, seed=cfg.seed, log_dir=log,
-                            progress=progress)
+                            progress=progress, backup=backup)
     else:
         model = build_with_precision(recipe.precision, lambda: build(cfg.model, **knobs))
         metrics = train_and_evaluate(model, splits.train, splits.val, recipe, seed=cfg.seed, log_dir=log,
-                                     progress=progress)
+                                     progress=progress, backup=backup)
     row = {"top1": metrics.get("top1"), "top5": metrics.get("top5"), "val_loss": metrics.get("val_loss"),
            "train_top1": metrics.get("train_top1"), "train_seconds": metrics.get("train_seconds"),
            "train_images_per_second": metrics.get("images_per_second"), "epochs": metrics.get("epochs"),

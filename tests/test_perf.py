@@ -153,8 +153,9 @@ def test_latency_times_deployment_runtimes(tmp_path):
     line = next(s for s in md.splitlines() if s.startswith("| mobilenet | ") and "(" in s.split("|")[2])
     cells = [c.strip() for c in line.strip("|").split("|")]
     ort, ov, fp32, int8 = (float(rows[p]["median_ms"]) for p in ("ONNX Runtime", "OpenVINO", "tflite", "tflite int8"))
-    assert float(cells[2]) == pytest.approx(ort, rel=1e-3) and float(cells[4]) == pytest.approx(ov, rel=1e-3)
-    assert float(cells[8]) == pytest.approx(int8 / fp32, abs=0.006)
+    # the table rounds to 2 decimals, the CSV to 4 significant digits
+    assert float(cells[2]) == pytest.approx(ort, abs=0.006) and float(cells[4]) == pytest.approx(ov, abs=0.006)
+    assert float(cells[8]) == pytest.approx(int8 / fp32, abs=0.01)
 
 
 def test_latency_deploy_table_says_what_is_missing():

@@ -1,5 +1,7 @@
 """Inference path: BN folding keeps predictions, one trace serves every batch size."""
 
+import importlib.util
+
 import keras
 import numpy as np
 import pytest
@@ -105,10 +107,11 @@ def test_latency_quick_writes_tables(tmp_path):
     from zoo.cli import main
 
     out = tmp_path / "results"
-    code = main(["latency", "--quick", "--no-torch", "--models", "mobilenet,shufflenet_g*", "--image-size", "32",
-                 "--out", str(out), "--training-results", str(tmp_path / "absent.csv")])
+    code = main(["latency", "--quick", "--no-torch", "--no-deploy", "--models", "mobilenet,shufflenet_g*",
+                 "--image-size", "32", "--out", str(out), "--training-results", str(tmp_path / "absent.csv")])
     assert code == 0
     md = (out / "latency.md").read_text()
+    assert "ONNX Runtime not timed (`--no-deploy`)" in md and "zoo best / ORT" not in md
     assert "Load average" in md and "zoo latency" in md
     assert "| mobilenet |" in md and "| shufflenet_g8 |" in md
     assert "ShuffleNet 1x g=8 / g=1" in md  # the target line is computed from measured rows
@@ -122,6 +125,52 @@ def test_latency_quick_writes_tables(tmp_path):
         assert ("mobilenet", path) in paths
     assert ("mobilenet", "MobileNet (keras graph)") in paths
     assert all(float(r["median_ms"]) > 0 for r in rows if not r["error"])
+
+
+DEPLOY_PACKAGES = ("tf2onnx", "onnx", "onnxruntime", "openvino")
+
+
+@pytest.mark.skipif(any(importlib.util.find_spec(p) is None for p in DEPLOY_PACKAGES),
+                    reason="ONNX Runtime / OpenVINO columns need the deploy extra (pip install -e '.[deploy]')")
+def test_latency_times_deployment_runtimes(tmp_path):
+    """ONNX Runtime, OpenVINO and int8 TFLite run for real in the same interleaved rounds."""
+    import csv
+
+    from zoo.cli import main
+
+    out = tmp_path / "results"
+    assert main(["latency", "--quick", "--no-torch", "--models", "mobilenet", "--image-size", "32",
+                 "--out", str(out), "--training-results", str(tmp_path / "absent.csv")]) == 0
+    rows = {r["path"]: r for r in csv.DictReader((out / "latency.csv").open()) if r["model"] == "mobilenet"}
+    for runtime in ("ONNX Runtime", "OpenVINO", "tflite int8"):
+        assert rows[runtime]["side"] == "deploy" and not rows[runtime]["error"], rows[runtime]
+        assert float(rows[runtime]["median_ms"]) > 0 and int(rows[runtime]["calls"]) >= 3
+    md = (out / "latency.md").read_text()
+    assert ("| model | zoo best ms | ONNX Runtime ms | zoo best / ORT | OpenVINO ms | zoo best / OpenVINO | "
+            "tflite fp32 ms | tflite int8 ms | int8 / fp32 |") in md
+    assert "mobilenet / ONNX Runtime at batch 1:" in md and "mobilenet / OpenVINO at batch 1:" in md
+    assert "calibrated on 8 deterministic random images" in md
+    line = next(s for s in md.splitlines() if s.startswith("| mobilenet | ") and "(" in s.split("|")[2])
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    ort, ov, fp32, int8 = (float(rows[p]["median_ms"]) for p in ("ONNX Runtime", "OpenVINO", "tflite", "tflite int8"))
+    # the table rounds to 2 decimals, the CSV to 4 significant digits
+    assert float(cells[2]) == pytest.approx(ort, abs=0.006) and float(cells[4]) == pytest.approx(ov, abs=0.006)
+    assert float(cells[8]) == pytest.approx(int8 / fp32, abs=0.01)
+
+
+def test_latency_deploy_table_says_what_is_missing():
+    from zoo.perf import latency as lat
+
+    setup = lat.Setup(models=["mobilenet"], batches=(1,), quick=True, torch=False, image_size=32, threads=1,
+                      deploy=("tflite int8",), deploy_missing={"ONNX Runtime": "not installed: onnxruntime",
+                                                               "OpenVINO": "not installed: openvino"})
+    rows = [{"model": "mobilenet", "batch": 1, "side": "zoo", "path": "tflite", "median_ms": 2.0},
+            {"model": "mobilenet", "batch": 1, "side": "deploy", "path": "tflite int8", "median_ms": 1.0}]
+    table = "\n".join(lat.deploy_table(rows, setup, 1))
+    assert "| mobilenet | 2.00 (tflite) | not installed | – | not installed | – | 2.00 | 1.00 | 0.50 |" in table
+    assert lat.deploy_targets(rows, setup, 1) == ["- ONNX Runtime: not timed — not installed: onnxruntime",
+                                                  "- OpenVINO: not timed — not installed: openvino"]
+    assert "OpenVINO not timed (not installed: openvino)" in lat.deploy_header(setup)
 
 
 def test_latency_rejects_bad_input(tmp_path, capsys):

@@ -1,8 +1,10 @@
-"""``zoo latency``: the zoo's models against keras.applications and PyTorch, timed interleaved."""
+"""``zoo latency``: the zoo's models against keras.applications, PyTorch and the deployment
+runtimes (ONNX Runtime, OpenVINO, int8 TFLite), timed interleaved."""
 
 from __future__ import annotations
 
-HELP = "time the zoo's inference paths against keras.applications and torchvision/timm (results/latency.md)"
+HELP = ("time the zoo's inference paths against keras.applications, torchvision/timm, ONNX Runtime, OpenVINO "
+        "and int8 TFLite (results/latency.md)")
 
 
 def add_arguments(parser) -> None:
@@ -10,6 +12,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--models", metavar="PATTERN", help="comma-separated globs over the benchmarked zoo models")
     parser.add_argument("--batches", default=None, help="comma-separated batch sizes (default 1,32; --quick: 1)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch counterparts")
+    parser.add_argument("--no-deploy", action="store_true",
+                        help="skip the deployment runtimes (ONNX Runtime, OpenVINO, int8 TFLite)")
     parser.add_argument("--image-size", type=int, default=None,
                         help="square input side for every model (default: each model's own, 224 / 299)")
     parser.add_argument("--out", default="results", help="folder for latency.md and latency.csv (default results)")
@@ -31,10 +35,14 @@ def run(args) -> int:
     use_torch, why_not = (False, "") if args.no_torch else lat.torch_available()
     if why_not:
         print(f"zoo latency: timing without PyTorch: {why_not}", file=sys.stderr)
+    deploy, deploy_missing = ((), {}) if args.no_deploy else lat.deploy_available()
+    for runtime, why in deploy_missing.items():
+        print(f"zoo latency: timing without {runtime}: {why}", file=sys.stderr)
     from zoo.experiment.provenance import intra_op_threads
 
     setup = lat.Setup(models=models, batches=batches, quick=args.quick, torch=use_torch,
-                      image_size=args.image_size, threads=intra_op_threads())
+                      image_size=args.image_size, threads=intra_op_threads(),
+                      deploy=deploy, deploy_missing=deploy_missing)
     command = "zoo latency " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["latency"] \
         else "zoo latency"
     path = lat.run_benchmark(setup, Path(args.out), command.strip(), Path(args.training_results),

@@ -6,8 +6,12 @@ the path ``zoo.experiment.latency.measure_latency`` times), the inference path
 and the TFLite export (``zoo.perf.TFLiteRunner``) -- and "zoo best" is the fastest. The
 counterparts: keras.applications (graph mode, ``weights=None``) always; torchvision/timm
 when PyTorch imports (``scripts/setup-torch-env``), eval mode, ``torch.inference_mode()``,
-NCHW and channels_last (the faster counts). All use the same thread count. A dense 3x3
-convolution timed in the same rounds gives the machine's practical peak GFLOP/s.
+NCHW and channels_last (the faster counts). The deployment runtimes many users run on a
+CPU time the same zoo model (same weights, same input) in the same rounds: ONNX Runtime and
+OpenVINO (``zoo.perf.portable``, when the ``deploy`` extra is installed) and full-integer
+int8 TFLite (``zoo.perf.quantize``); "zoo best" stays the fastest float path, compared with
+each. All use the same thread count. A dense 3x3 convolution timed in the same rounds gives
+the machine's practical peak GFLOP/s.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import io
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,12 @@ COUNTERPARTS: dict[str, tuple[tuple[str, str], ...]] = {
     "shufflenet_g8": (),
 }
 ZOO_PATHS = ("keras graph", "folded", "tflite")
+# Deployment runtimes timed on the zoo model itself ("deploy" rows); "zoo best" is never one of them.
+DEPLOY = ("ONNX Runtime", "OpenVINO", "tflite int8")
+# int8 calibration images: deterministic random, like the timed input. The int8 graph and its
+# kernels are the same whatever ranges calibration measures, so latency does not depend on them;
+# a handful keeps the conversion to seconds.
+CALIBRATION_IMAGES = 8
 PEAK_LAYER = (56, 128, 128, 3, 8)  # H=W, in, out, kernel, batch: a dense conv oneDNN runs near its best
 DEFAULT_BATCHES = (1, 32)
 # (rounds, calls per round, warm-up calls): batch 32 costs ~30x more per call.
@@ -59,6 +69,8 @@ class Setup:
     torch: bool
     image_size: int | None
     threads: int
+    deploy: tuple[str, ...] = ()  # the DEPLOY runtimes to time
+    deploy_missing: dict[str, str] = field(default_factory=dict)  # runtime -> why it is not timed
 
 
 def select_models(pattern: str | None) -> list[str]:
@@ -100,6 +112,22 @@ def torch_available() -> tuple[bool, str]:
     return True, ""
 
 
+def deploy_available() -> tuple[tuple[str, ...], dict[str, str]]:
+    """The ``DEPLOY`` runtimes this environment can run, and why each other one cannot."""
+    from zoo.perf.portable import require
+
+    needs = {"ONNX Runtime": ("ONNX", "ONNX Runtime"), "OpenVINO": ("OpenVINO",), "tflite int8": ()}
+    ok, missing = [], {}
+    for runtime in DEPLOY:
+        try:
+            for fmt in needs[runtime]:
+                require(fmt)
+            ok.append(runtime)
+        except ModuleNotFoundError as err:
+            missing[runtime] = f"not installed: {err}"
+    return tuple(ok), missing
+
+
 # --- the things timed --------------------------------------------------------------------------
 
 def _images(batch, shape, channels_first=False):
@@ -131,6 +159,20 @@ def tflite_call(flatbuffer, shape, batch, threads):
     return lambda: runner(x)
 
 
+def onnx_call(onnx_bytes, shape, batch, threads):
+    from zoo.perf.portable import OnnxRunner
+
+    runner, x = OnnxRunner(onnx_bytes, num_threads=threads), _images(batch, shape)
+    return lambda: runner(x)
+
+
+def openvino_call(xml_path, shape, batch, threads):
+    from zoo.perf.portable import OpenVINORunner
+
+    runner, x = OpenVINORunner(xml_path, num_threads=threads), _images(batch, shape)
+    return lambda: runner(x)
+
+
 def _torch_call(library, name, size, batch, channels_last):
     import torch
 
@@ -152,6 +194,9 @@ def _torch_call(library, name, size, batch, channels_last):
             return net(x)
 
     return call
+
+
+DEPLOY_CALLS = {"ONNX Runtime": onnx_call, "OpenVINO": openvino_call, "tflite int8": tflite_call}
 
 
 def _predict_on_batch_call(model, batch):
@@ -197,32 +242,73 @@ def peak_macs() -> int:
 
 
 class Models:
-    """Built once per run (every batch size reuses them); TFLite conversion happens here too."""
+    """Built once per run (every batch size reuses them); every conversion happens here too.
+    A conversion that fails is kept as its exception and shows in the table. ``close()``
+    removes the OpenVINO IR files."""
 
     def __init__(self, setup: Setup, progress: Callable[[str], None]):
+        import tempfile
+
         import keras
 
         import zoo
         from zoo.cost import analyze
-        from zoo.perf.tflite import export_tflite
 
         self.zoo, self.macs, self.tflite, self.kapps = {}, {}, {}, {}
+        self.deploy: dict[tuple[str, str], Any] = {}  # (model, runtime) -> bytes, IR path or exception
+        self._tmp = tempfile.TemporaryDirectory(prefix="zoo-latency-")
         for name in setup.models:
             # small_input=False: the ImageNet stem at any size, so the counterparts stay the same network
             knobs = {"input_shape": (setup.image_size, setup.image_size, 3), "small_input": False} \
                 if setup.image_size else {}
             model = zoo.build(name, **knobs)
             self.zoo[name], self.macs[name] = model, analyze(model).macs
-            progress(f"converting {name} to TFLite")
-            try:
-                self.tflite[name] = export_tflite(model)
-            except Exception as err:  # reported, not fatal
-                self.tflite[name] = err
+            self._convert(name, model, setup, progress)
             for library, ctor in COUNTERPARTS[name]:
                 if library == "keras.applications":
                     shape = model.input_shape[1:]
                     self.kapps[ctor] = getattr(keras.applications, ctor)(weights=None, input_shape=shape)
                     self.macs[ctor] = analyze(self.kapps[ctor]).macs
+
+    def _convert(self, name, model, setup, progress):
+        from zoo.perf.quantize import export_modes
+
+        int8 = "tflite int8" in setup.deploy
+        progress(f"converting {name} to TFLite" + (" float32 and int8" if int8 else ""))
+        try:  # both modes from one traced SavedModel
+            calibration = np.random.default_rng(1).uniform(
+                size=(CALIBRATION_IMAGES, *model.input_shape[1:])).astype("float32")
+            files = export_modes(model, ("float32", "int8") if int8 else ("float32",),
+                                 calibration=calibration if int8 else None)
+            self.tflite[name] = files["float32"]
+            if int8:
+                self.deploy[name, "tflite int8"] = files["int8"]
+        except Exception as err:  # reported, not fatal; float32 alone may still convert
+            if int8:
+                self.deploy[name, "tflite int8"] = err
+            try:
+                self.tflite[name] = export_modes(model, ("float32",))["float32"]
+            except Exception as err32:
+                self.tflite[name] = err32
+        if "ONNX Runtime" in setup.deploy:
+            progress(f"converting {name} to ONNX")
+            try:
+                from zoo.perf.portable import export_onnx
+
+                self.deploy[name, "ONNX Runtime"] = export_onnx(model)
+            except Exception as err:
+                self.deploy[name, "ONNX Runtime"] = err
+        if "OpenVINO" in setup.deploy:
+            progress(f"converting {name} to OpenVINO IR")
+            try:
+                from zoo.perf.portable import export_openvino
+
+                self.deploy[name, "OpenVINO"] = export_openvino(model, Path(self._tmp.name) / f"{name}.xml")
+            except Exception as err:
+                self.deploy[name, "OpenVINO"] = err
+
+    def close(self):
+        self._tmp.cleanup()
 
 
 def candidates(setup: Setup, models: Models, batch: int) -> list[Timed]:
@@ -243,6 +329,11 @@ def candidates(setup: Setup, models: Models, batch: int) -> list[Timed]:
         if isinstance(flat, Exception):
             tfl.prepare = lambda f=flat: _reraise(f)  # the conversion error shows in the table
         out.append(tfl)
+        for runtime in setup.deploy:
+            made, call = models.deploy.get((name, runtime)), DEPLOY_CALLS[runtime]
+            prepare = (lambda e=made: _reraise(e)) if isinstance(made, Exception) else \
+                (lambda f=made, c=call, s=shape: c(f, s, batch, setup.threads))
+            out.append(Timed(f"{name}|{runtime}", prepare, {**base, "side": "deploy", "path": runtime}))
         for library, ctor in COUNTERPARTS[name]:
             if library == "keras.applications":
                 kapp = models.kapps[ctor]
@@ -322,6 +413,9 @@ def summarize(rows: list[dict[str, Any]], setup: Setup) -> tuple[list[str], list
                 if ratio is not None:
                     verdict = "holds" if ratio <= TARGET_RATIO else "does NOT hold"
                     targets.append(f"- {name} / {other} at batch {batch}: {ratio:.2f} (≤ {TARGET_RATIO}) — {verdict}")
+        if setup.deploy or setup.deploy_missing:
+            lines += deploy_table(rows, setup, batch)
+            targets += deploy_targets(rows, setup, batch)
         g1 = _best(rows, model="shufflenet_g1", batch=batch, side="zoo")
         g8 = _best(rows, model="shufflenet_g8", batch=batch, side="zoo")
         if g1 and g8:
@@ -331,6 +425,60 @@ def summarize(rows: list[dict[str, Any]], setup: Setup) -> tuple[list[str], list
                            f"(≤ {SHUFFLE_GROUP_TARGET}) — {verdict}")
         lines.append("")
     return lines, targets
+
+
+def _deploy_cell(rows, setup, name, batch, runtime):
+    """(median ms or None, the cell's text): "not installed" / "failed" instead of a number."""
+    if runtime not in setup.deploy:
+        return None, "not timed" if runtime not in setup.deploy_missing else "not installed"
+    row = next((r for r in rows if r["model"] == name and r["batch"] == batch and r["side"] == "deploy"
+                and r["path"] == runtime), None)
+    if row is None or row["median_ms"] is None:
+        return None, "failed (see Every timing)"
+    return row["median_ms"], f"{row['median_ms']:.2f}"
+
+
+def deploy_table(rows, setup, batch) -> list[str]:
+    """Zoo best (float) against ONNX Runtime and OpenVINO on the same model, and int8 against float32 TFLite."""
+    lines = ["", "Deployment runtimes on the same zoo model (same weights, BatchNorm folded, same input, same "
+             "rounds). A ratio below 1 means the zoo's best float path is faster; int8 / fp32 below 1 "
+             "means int8 TFLite is faster than float32 TFLite.", "",
+             "| model | zoo best ms | ONNX Runtime ms | zoo best / ORT | OpenVINO ms | zoo best / OpenVINO | "
+             "tflite fp32 ms | tflite int8 ms | int8 / fp32 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in setup.models:
+        best = _best(rows, model=name, batch=batch, side="zoo")
+        fp32 = _best(rows, model=name, batch=batch, side="zoo", path="tflite")
+        cells = [name, f"{best['median_ms']:.2f} ({best['path']})" if best else "–"]
+        for runtime, reference in (("ONNX Runtime", best), ("OpenVINO", best), ("tflite int8", fp32)):
+            ms, text = _deploy_cell(rows, setup, name, batch, runtime)
+            if runtime == "tflite int8":
+                cells.append(_fmt(fp32["median_ms"] if fp32 else None, ".2f"))
+            ratio = (ms / reference["median_ms"] if runtime == "tflite int8" else reference["median_ms"] / ms) \
+                if ms and reference else None
+            cells += [text, _fmt(ratio, ".2f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def deploy_targets(rows, setup, batch) -> list[str]:
+    """The issue's target: the zoo's best path at least as fast as ONNX Runtime and OpenVINO."""
+    out = []
+    for runtime in ("ONNX Runtime", "OpenVINO"):
+        if runtime in setup.deploy_missing:
+            if batch == setup.batches[0]:
+                out.append(f"- {runtime}: not timed — {setup.deploy_missing[runtime]}")
+            continue
+        for name in setup.models if runtime in setup.deploy else ():
+            best = _best(rows, model=name, batch=batch, side="zoo")
+            ms, text = _deploy_cell(rows, setup, name, batch, runtime)
+            if best and ms:
+                ratio = best["median_ms"] / ms
+                verdict = "holds" if ratio <= TARGET_RATIO else "does NOT hold"
+                out.append(f"- {name} / {runtime} at batch {batch}: {ratio:.2f} (≤ {TARGET_RATIO}) — {verdict}")
+            else:
+                out.append(f"- {name} / {runtime} at batch {batch}: {text}")
+    return out
 
 
 def training_throughput_section(results_csv: Path) -> list[str]:
@@ -357,6 +505,34 @@ def training_throughput_section(results_csv: Path) -> list[str]:
     return lines + [""]
 
 
+def deploy_header(setup: Setup) -> str:
+    """What each deployment runtime ran with (or why it did not run), for the header."""
+    parts = []
+    for runtime in DEPLOY:
+        if runtime in setup.deploy_missing:
+            parts.append(f"{runtime} not timed ({setup.deploy_missing[runtime]})")
+        elif runtime not in setup.deploy:
+            parts.append(f"{runtime} not timed (`--no-deploy`)")
+        elif runtime == "ONNX Runtime":
+            import onnxruntime
+            import tf2onnx
+
+            parts.append(f"ONNX Runtime {onnxruntime.__version__} (`zoo.perf.export_onnx` via tf2onnx "
+                         f"{tf2onnx.__version__}, CPUExecutionProvider, default session options, "
+                         f"{setup.threads} intra-op threads)")
+        elif runtime == "OpenVINO":
+            import openvino
+
+            parts.append(f"OpenVINO {openvino.__version__.split('-')[0]} (`zoo.perf.export_openvino`, CPU "
+                         f"plugin, f32 precision, {setup.threads} threads, dynamic batch axis as exported)")
+        else:
+            parts.append(f"tflite int8 = `zoo.perf.quantize.export(model, \"int8\")` (full-integer, per-channel "
+                         f"weights, float32 in/out) in `TFLiteRunner` (XNNPACK), calibrated on "
+                         f"{CALIBRATION_IMAGES} deterministic random images (no data set: the int8 graph and "
+                         "kernels, so the latency, do not depend on the calibration content, only accuracy would)")
+    return "; ".join(parts) + ". All on the BatchNorm-folded zoo model, interleaved with the rest"
+
+
 def run_benchmark(setup: Setup, out_dir: Path, command: str, results_csv: Path,
                   progress: Callable[[str], None] = lambda s: None) -> Path:
     """Time everything, write ``latency.csv`` and ``latency.md`` into ``out_dir``; returns the .md path."""
@@ -368,15 +544,18 @@ def run_benchmark(setup: Setup, out_dir: Path, command: str, results_csv: Path,
     models = Models(setup, progress)
     mode = "quick" if setup.quick else "full"
     rows = []
-    for batch in setup.batches:
-        rounds, per_round, warmup = SETTINGS[mode][1 if batch == 1 else "large"]
-        progress(f"batch {batch}: {rounds} rounds x {per_round} calls")
-        timed = time_interleaved(candidates(setup, models, batch), rounds=rounds, calls_per_round=per_round,
-                                 warmup=warmup, max_warmup=MAX_WARMUP[1 if batch == 1 else "large"],
-                                 progress=progress)
-        for row in _rows(timed):
-            row["run_batch"] = batch
-            rows.append(row)
+    try:
+        for batch in setup.batches:
+            rounds, per_round, warmup = SETTINGS[mode][1 if batch == 1 else "large"]
+            progress(f"batch {batch}: {rounds} rounds x {per_round} calls")
+            timed = time_interleaved(candidates(setup, models, batch), rounds=rounds, calls_per_round=per_round,
+                                     warmup=warmup, max_warmup=MAX_WARMUP[1 if batch == 1 else "large"],
+                                     progress=progress)
+            for row in _rows(timed):
+                row["run_batch"] = batch
+                rows.append(row)
+    finally:
+        models.close()
     load_after = load_average()
     ensure_dir(out_dir)
     fields = ["model", "run_batch", "batch", "side", "path", "median_ms", "p90_ms", "calls",
@@ -390,9 +569,9 @@ def run_benchmark(setup: Setup, out_dir: Path, command: str, results_csv: Path,
 
     summary, targets = summarize(rows, setup)
     size = f"{setup.image_size}x{setup.image_size}" if setup.image_size else "each model's default (224; Xception 299)"
-    md = ["# Inference latency: the zoo vs keras.applications and PyTorch", "",
+    md = ["# Inference latency: the zoo vs keras.applications, PyTorch, ONNX Runtime, OpenVINO and int8 TFLite", "",
           f"Generated by `{command}` — do not edit by hand.", "",
-          f"- Machine: {cpu_model()}, {os.cpu_count()} cores; {setup.threads} threads for TF, TFLite and PyTorch",
+          f"- Machine: {cpu_model()}, {os.cpu_count()} cores; {setup.threads} threads for TF, TFLite, PyTorch, ONNX Runtime and OpenVINO",
           f"- Software: {versions(torch=setup.torch)}",
           f"- Load average (1/5/15 min) before: {load_before}; after: {load_after} "
           "(other jobs shared the CPU: read ratios, not absolute times)",
@@ -407,6 +586,7 @@ def run_benchmark(setup: Setup, out_dir: Path, command: str, results_csv: Path,
                            f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}" if setup.torch else
                            "not timed (not importable or `--no-torch`; `scripts/setup-torch-env` then "
                            "`.venv-torch/bin/zoo latency`)"),
+          "- Deployment runtimes: " + deploy_header(setup),
           "", "## Done-when targets", "", *(targets or ["- none measurable in this run"]), "",
           "## Comparison", "", *summary]
     calls = [r for r in rows if r["side"] == "call-path" or (r["model"] == "mobilenet_v2" and r["batch"] == 1

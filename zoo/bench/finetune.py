@@ -70,7 +70,9 @@ def render(about: dict[str, Any], paired, unpaired, command: str) -> str:
     lines += ["", "Each fine-tuned run gets a new head for the data's classes, trains it alone for the recipe's "
               "`head_epochs` with the backbone frozen (BatchNorm in inference mode), then trains the whole "
               "network for the remaining epochs; the scratch run trains the same architecture for the same "
-              "total epochs from random weights. *head-only* is the top-1 after the frozen-backbone epochs.", ""]
+              "total epochs from random weights. *head-only* is the top-1 after the frozen-backbone epochs. "
+              "Train seconds are each run's own wall-clock time; scratch rows may be reused from another "
+              "suite's session and the machine is shared, so compare times only loosely.", ""]
     if not paired:
         lines.append("No fine-tuned run has a finished scratch counterpart yet.")
     else:

@@ -192,3 +192,40 @@ def test_coupled_weight_decay_is_counted_once_over_replicas():
     (one, one_replicas), (two, two_replicas) = json.loads(done.stdout.strip().splitlines()[-1])
     assert (one_replicas, two_replicas) == (1, 2)
     assert one == two == pytest.approx(2.0 - 0.1 * 0.5 * 2.0)  # counted twice it would be 1.8
+
+
+JAX_SCRIPT = r"""
+import json, sys
+import keras
+from zoo.bench.spec import load_suite
+from zoo.experiment import dataset as ds_spec
+from zoo.experiment.distribute import make_distribution
+from zoo.experiment.run import train_configuration
+
+assert keras.backend.backend() == "jax"
+suite = load_suite(sys.argv[1])
+splits = ds_spec.load_splits(suite.dataset, suite.path, None)
+out = []
+for name in ("mirrored", "auto"):
+    dist = make_distribution(name)
+    _, row = train_configuration(suite.configurations()[0], splits, suite.training, suite.input_shape,
+                                 progress=False, distribution=dist)
+    out.append([dist.kind, dist.replicas, row["train_steps"], row["top1"], row["val_loss"]])
+print(json.dumps(out))
+"""
+
+
+def test_jax_mirrored_is_keras_data_parallel(workdir):
+    """On JAX, ``mirrored`` trains with keras.distribution.DataParallel (here over 2 host devices
+    XLA is told to make) and matches the one-device run; ``auto`` without GPUs is that run."""
+    pytest.importorskip("jax")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO),
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    done = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(workdir / "suite.toml")], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (kind, replicas, steps, top1, loss), (kind1, replicas1, steps1, top1_1, loss1) = json.loads(
+        done.stdout.strip().splitlines()[-1])
+    assert (kind, replicas, kind1, replicas1) == ("data_parallel", 2, "default", 1)
+    assert steps == steps1 == 8 and top1 == top1_1
+    assert abs(loss - loss1) < 1e-3  # measured 3e-8

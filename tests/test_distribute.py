@@ -222,7 +222,7 @@ def test_jax_mirrored_is_keras_data_parallel(workdir):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO),
            "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     done = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(workdir / "suite.toml")], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=400)
+                          capture_output=True, text=True, timeout=400, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     (kind, replicas, steps, top1, loss), (kind1, replicas1, steps1, top1_1, loss1) = json.loads(
         done.stdout.strip().splitlines()[-1])

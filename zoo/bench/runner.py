@@ -469,7 +469,11 @@ def run_suite(suite_path: str | Path, out: str | Path | None = None, data_dir: s
     ``[run] strategy`` (``zoo.experiment.distribute``). Returns the runner: ``.out`` is the
     results directory, ``.describe_plan()`` the plan.
     """
-    from zoo.experiment.distribute import check_strategy, make_distribution, read_tf_config
+    from zoo.experiment.distribute import (
+        check_strategy,
+        make_distribution,
+        read_tf_config,
+    )
 
     if strategy is not None:
         check_strategy(strategy, "--strategy")

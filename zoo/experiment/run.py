@@ -51,7 +51,12 @@ def train_configuration(cfg: RunConfig, splits, recipe, shape, *, log_dir: str |
 
 def _build_and_train(cfg, splits, recipe, knobs, log, progress, weights_path):
     from zoo.registry import build
-    from zoo.training import build_with_precision, fine_tune, train_and_evaluate, with_new_head
+    from zoo.training import (
+        build_with_precision,
+        fine_tune,
+        train_and_evaluate,
+        with_new_head,
+    )
 
     if cfg.weights:  # fine-tuning: the pretrained backbone with its input scaling, a new head
         backbone = build_with_precision(recipe.precision, lambda: build(

@@ -25,6 +25,7 @@ Choices worth knowing (timm / torchvision conventions unless said otherwise):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import sys
@@ -155,6 +156,15 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
                 "kind": self.kind}
 
 
+def _replicas_in_sync() -> int:
+    """How many replicas a train step's gradients are summed over (1 without tf.distribute)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_replica_context().num_replicas_in_sync if tf.distribute.has_strategy() else 1
+
+
 class _CoupledL2:
     """Mixin: add ``l2 * w`` to the gradient of every decayed (>= 2-D) variable, before the update."""
 
@@ -165,9 +175,12 @@ class _CoupledL2:
     # Keras' private hook, the one place the zoo overrides a private Keras API: it is where
     # every backend's apply() passes the (already unscaled, clipped) gradients, and Keras 3 has
     # no public gradient-transform option. Checked against Keras 3.15.1.
+    # Under a tf.distribute strategy it runs on each replica before the gradients are summed
+    # across replicas (each replica's loss already divided by their number): so is l2 here.
     def _backend_apply_gradients(self, grads, trainable_variables):
         if self.l2:
-            grads = [g + ops.cast(self.l2, g.dtype) * v if len(v.shape) > 1 else g
+            l2 = self.l2 / _replicas_in_sync()
+            grads = [g + ops.cast(l2, g.dtype) * v if len(v.shape) > 1 else g
                      for g, v in zip(grads, trainable_variables)]
         return super()._backend_apply_gradients(grads, trainable_variables)
 
@@ -283,12 +296,14 @@ class _TrainClock(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.epoch_seconds: list[float] = []
+        self.steps = 0  # optimizer steps taken: every worker of a multi-worker run takes the same number
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = self._last = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         self._last = time.perf_counter()
+        self.steps += 1
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_seconds.append(self._last - self._start)
@@ -342,6 +357,68 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self.reason = f"training loss became {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}"
             self.model.stop_training = True
+
+
+@contextlib.contextmanager
+def distributed_fit(model, train_ds):
+    """What ``model.fit(train_ds)`` needs under a tf.distribute strategy to compute what it
+    computes without one (a no-op without a strategy: the default path is untouched).
+
+    - Keras 3.15.1's fit under a strategy first draws a batch from ``train_ds`` to build the
+      model state from its shapes. That starts a pass over the pipeline, which reshuffles and
+      re-augments on every pass, so every epoch would train on the order of the next one. The
+      model is built from ``train_ds.element_spec`` instead (over several workers the drawn
+      batch is also MEAN-reduced, which ``strategy.reduce`` refuses for a tuple). Keras' private
+      ``_maybe_symbolic_build`` / ``_symbolic_build``: the second place the zoo touches a private
+      Keras API (see _CoupledL2), checked against Keras 3.15.1.
+    - With several replicas, BatchNormalization normalises with the statistics of the whole
+      global batch (Keras' ``synchronized``, all-reduced per layer), so that splitting a batch
+      does not change what a layer computes. Keras reads the flag when the train step is traced;
+      it is cleared afterwards so a saved checkpoint loads on every backend (JAX refuses it).
+    - Over several workers Keras reduces each step's scalar logs with ``axis=0``, which fails
+      (tensorflow/tensorflow#72388). Each train/test step (the public override points) returns
+      them as 1-element vectors, which that reduction averages over the replicas: the same
+      value on every worker, so StopOnNonFiniteLoss stops all of them at one batch. The epoch's
+      values, the ones a row reports, are Keras' metrics read across replicas: totals over the
+      whole global batch, as in one process.
+    """
+    strategy = None
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        strategy = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+    if strategy is None:
+        yield
+        return
+    norms = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
+             and not layer.synchronized] if strategy.num_replicas_in_sync > 1 else []
+    other_workers = strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)
+    spec = train_ds.element_spec
+
+    def build_from_spec(iterator=None, data_batch=None):
+        with strategy.scope():
+            model._symbolic_build(data_batch=spec)
+
+    model._maybe_symbolic_build = build_from_spec
+    if other_workers:
+        model.train_step, model.test_step = _vector_logs(model.train_step), _vector_logs(model.test_step)
+    for layer in norms:
+        layer.synchronized = True
+    try:
+        yield
+    finally:
+        for layer in norms:
+            layer.synchronized = False
+        del model._maybe_symbolic_build
+        if other_workers:
+            del model.train_step, model.test_step
+
+
+def _vector_logs(step):
+    def step_with_vector_logs(data):
+        return keras.tree.map_structure(lambda v: ops.reshape(v, (1,)) if len(v.shape) == 0 else v, step(data))
+
+    return step_with_vector_logs
 
 
 def set_determinism(seed: int, deterministic: bool = True) -> None:
@@ -409,7 +486,7 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
 
     Returns a flat dict: status ("ok", or DIVERGED with every accuracy None and ``reason``
     saying where the loss stopped being finite: training stops there), top1, top5 (None for <= 10 classes), val_loss (last epoch),
-    train_loss, train_top1 (last epoch, on augmented data), epochs, train_seconds (wall
+    train_loss, train_top1 (last epoch, on augmented data), epochs, train_steps, train_seconds (wall
     time of fit, validation included) and images_per_second (training batches only,
     excluding the first epoch's tracing when there is more than one). With ``log_dir``,
     per-epoch train and validation scalars go to TensorBoard (``log_dir/train``,
@@ -466,9 +543,10 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
     first = restored.epoch if restored else 0
     start = time.perf_counter()
     if first < recipe.epochs:
-        history = model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, initial_epoch=first,
-                            verbose=verbose, callbacks=all_callbacks,
-                            shuffle=False).history  # the pipeline shuffles, seeded
+        with distributed_fit(model, train_ds):  # a no-op without a tf.distribute strategy
+            history = model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, initial_epoch=first,
+                                verbose=verbose, callbacks=all_callbacks,
+                                shuffle=False).history  # the pipeline shuffles, seeded
     else:  # every epoch had finished (the interruption came before the result was stored)
         history = {}
     train_seconds = time.perf_counter() - start
@@ -486,7 +564,7 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
     if reason:  # diverged: no accuracy of this run is a result
         return {"status": DIVERGED, "reason": reason, "top1": None, "top5": None, "val_loss": None,
                 "train_loss": None, "train_top1": None, "epochs": len(history.get("loss", [])),
-                "train_seconds": train_seconds,
+                "train_steps": clock.steps, "train_seconds": train_seconds,
                 "images_per_second": images_per_epoch * len(timed) / max(sum(timed), 1e-9) if timed else None}
     return {
         "status": "ok", "reason": "",
@@ -496,6 +574,7 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
         "train_loss": float(last["loss"]),
         "train_top1": float(last["top1"]),
         "epochs": len(history["loss"]),
+        "train_steps": clock.steps,
         "train_seconds": train_seconds,
         "images_per_second": images_per_epoch * len(timed) / max(sum(timed), 1e-9),
     }
@@ -552,6 +631,7 @@ def fine_tune(model, backbone, train, val, recipe: Recipe, *, seed: int, log_dir
     metrics["epochs"] = metrics["epochs"] + (head_metrics["epochs"] if head_metrics else 0)
     if head_metrics:
         metrics["train_seconds"] = metrics["train_seconds"] + head_metrics["train_seconds"]
+        metrics["train_steps"] = metrics["train_steps"] + head_metrics["train_steps"]
     return metrics
 
 

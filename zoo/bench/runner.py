@@ -8,14 +8,20 @@ interrupted resumes from its last finished epoch (``resume/<run id>/``, a per-ep
 removed when its row is written; ``zoo.resume``), with the result an uninterrupted run
 gives; its TensorBoard logs are kept. Without a backup it restarts from scratch, its
 partial logs removed first.
+
+With ``strategy = "multi_worker"`` every worker runs ``zoo bench`` on the same suite: the chief
+decides what is pending (its results directory), the others take that plan from it and train
+each run with it, writing into a temporary directory they delete (``zoo.experiment.distribute``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import shutil
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -79,6 +85,7 @@ class BenchRunner:
         self.progress = progress
         self.data_dir = ds_spec.data_dir(data_dir)
         self.out = Path(out) if out else default_out(self.suite)
+        self.distribution = None  # zoo.experiment.distribute.Distribution; None: Keras' default
         self.configs = self.suite.configurations(only)
         if not self.configs:
             names = sorted({m["name"] for m in self.suite.models})
@@ -179,11 +186,14 @@ class BenchRunner:
 
         env_path = self.out / ENV_JSON
         record = environment()
+        if self.distribution is not None and not self.distribution.is_default:
+            record["distribution"] = self.distribution.record()
         previous = read_env(env_path) if env_path.exists() else None
         if previous and previous.get("suite_fingerprint") == self.suite.fingerprint:
             # Resumed: keep the first session's record, list every later one.
             previous.setdefault("resumed", []).append(
-                {k: record[k] for k in ("time", "git_commit", "git_dirty", "cpu_model", "hostname", "tensorflow")})
+                {k: record[k] for k in ("time", "git_commit", "git_dirty", "cpu_model", "hostname", "tensorflow",
+                                        "distribution") if k in record})
             record = previous
         else:
             record.update({
@@ -214,17 +224,28 @@ class BenchRunner:
         from zoo.experiment.run import train_configuration
         from zoo.resume import BACKUP_NAME
 
-        run_dir, backup = self.out / TB_DIR / cfg.run_id, self.backup_dir(cfg)
-        if not any(backup.rglob(BACKUP_NAME)):  # no epoch to resume from: an attempt's leftovers go
+        dist = self.distribution
+        # Per-epoch resume is verified exact for one process only (zoo.resume counts the dataset
+        # iterators fit makes per epoch; a strategy's fit makes them differently): a run under
+        # a tf.distribute strategy restarts from scratch.
+        run_dir = self.out / TB_DIR / cfg.run_id
+        backup = self.backup_dir(cfg) if dist is None or dist.is_default else None
+        if backup is None or not any(backup.rglob(BACKUP_NAME)):  # nothing to resume: leftovers go
             shutil.rmtree(run_dir, ignore_errors=True)
-        timing = self.suite.run.timing if self.suite.run.latency else None
+        chief = dist is None or dist.is_chief
+        # Latency and deploy formats measure the trained model, no collective op: the chief's alone.
+        timing = self.suite.run.timing if self.suite.run.latency and chief else None
         model, metrics = train_configuration(cfg, Splits(self.train_ds, self.val_ds), self.suite.recipe_for(cfg),
                                              self.suite.input_shape, log_dir=run_dir, progress=self.progress,
                                              latency=timing, weights_path=self.suite.weights_path(cfg),
-                                             backup=backup)
+                                             backup=backup, distribution=dist)
+        if dist is not None and not dist.is_default:
+            print(f"{cfg.run_id}: {dist.describe()}: {metrics.get('train_steps')} steps, "
+                  f"weights sha256 {weights_digest(model)}", file=sys.stderr)
         if res.is_valid(metrics):
             metrics["checkpoint"] = self.save_checkpoint(cfg, model, metrics)
-            metrics.update(self.measure_deploy(cfg, metrics["checkpoint"]))
+            if chief:
+                metrics.update(self.measure_deploy(cfg, metrics["checkpoint"]))
         return self.record(cfg, metrics)
 
     def measure_deploy(self, cfg: RunConfig, checkpoint: str) -> dict[str, Any]:
@@ -375,6 +396,25 @@ class BenchRunner:
             self.write_reports(res.read_rows(self.out / RESULTS_CSV))
         return pending
 
+    def agree_on_plan(self, pending: list[RunConfig]) -> list[RunConfig]:
+        """Multi-worker: every worker trains the runs the chief found pending, in the same order
+        (each run is a sequence of collective ops all workers must join). First every worker
+        checks that it read the same suite and data as the chief, so a mismatch stops them all
+        with one message instead of leaving the others waiting."""
+        dist = self.distribution
+        if dist is None or dist.worker is None:
+            return pending
+        key = f"{self.suite.fingerprint} {self.train_ds.fingerprint} {self.val_ds.fingerprint}"
+        mine = [int(hashlib.sha256(key.encode()).hexdigest()[:13], 16), len(self.configs)]
+        differs = dist.broadcast(mine) != mine
+        if dist.all_sum([int(differs)])[0]:
+            raise ValueError("the workers of this multi_worker run do not share one suite and its data (suite "
+                             "fingerprint, dataset fingerprints, number of runs): give every worker the same suite "
+                             "file, --only and data" + (" (this worker differs from the chief)" if differs else ""))
+        planned = {c.run_id for c in pending}
+        chosen = dist.broadcast([int(c.run_id in planned) for c in self.configs])
+        return [c for c, take in zip(self.configs, chosen) if take]
+
     def train_pending(self, pending: list[RunConfig], bar) -> None:
         """Train ``pending`` one after the other in this process (``zoo.bench.cluster`` has the
         runner that spreads them over a Ray cluster)."""
@@ -400,7 +440,10 @@ class BenchRunner:
         self.write_tb_experiment()
         res.add_structured_knobs(self.out / RESULTS_CSV, self.suite.configurations())
         done = self.finished_ids()
-        pending = self.reuse_finished([c for c in self.configs if c.run_id not in done])
+        pending = [c for c in self.configs if c.run_id not in done]
+        if self.distribution is None or self.distribution.is_chief:
+            pending = self.reuse_finished(pending)
+        pending = self.agree_on_plan(pending)
         self.fill_deploy()
         bar = tqdm(total=len(self.configs), initial=len(self.configs) - len(pending), unit="run",
                    desc=f"zoo bench {self.suite.name}", disable=not self.progress, file=sys.stderr,
@@ -421,25 +464,59 @@ class BenchRunner:
         return rows
 
 
+def weights_digest(model) -> str:
+    """sha256 of every weight's bytes, in order: equal on every worker of a multi-worker run."""
+    digest = hashlib.sha256()
+    for w in model.get_weights():
+        digest.update(w.tobytes())
+    return digest.hexdigest()[:16]
+
+
 def run_suite(suite_path: str | Path, out: str | Path | None = None, data_dir: str | None = None,
               only: str | None = None, dry_run: bool = False, restart: bool = False,
-              progress: bool = True, retry_failed: bool = False, ray: str | None = None) -> BenchRunner:
+              progress: bool = True, retry_failed: bool = False, ray: str | None = None,
+              strategy: str | None = None) -> BenchRunner:
     """Check everything, then (unless ``dry_run``) run what is not finished yet.
 
     ``ray``: None trains here, one run after the other; a string (``""``: the cluster
     ``ray.init()`` finds, else a new local one; or an address) trains every pending run as a
-    task on that Ray cluster (``zoo.bench.cluster``). Returns the runner: ``.out`` is the
+    task on that Ray cluster (``zoo.bench.cluster``). ``strategy`` overrides the suite's
+    ``[run] strategy`` (``zoo.experiment.distribute``). Returns the runner: ``.out`` is the
     results directory, ``.describe_plan()`` the plan.
     """
+    from zoo.experiment.distribute import (
+        check_strategy,
+        make_distribution,
+        read_tf_config,
+    )
+
+    if strategy is not None:
+        check_strategy(strategy, "--strategy")
     if ray is None:
         runner = BenchRunner(suite_path, out, data_dir, only, progress, retry_failed)
     else:
         from zoo.bench.cluster import RayBenchRunner
 
         runner = RayBenchRunner(suite_path, out, data_dir, only, progress, retry_failed, address=ray or None)
+    strategy = strategy or runner.suite.run.strategy
+    if ray is not None and strategy != "auto":
+        raise ValueError(f"--ray trains each run as one task on one node; strategy {strategy!r} spreads one run "
+                         "over several devices or processes; use one of them (--strategy auto with --ray)")
     if dry_run:  # every check of a real run short of training (and of taking the lock)
+        if strategy == "multi_worker":
+            read_tf_config()  # checked; the strategy itself would wait for the other workers
         runner.check_output(restart)
         runner.prepare(download=False)
+        return runner
+    if ray is None:  # before the data: the first TensorFlow op (MultiWorkerMirroredStrategy must come first)
+        runner.distribution = make_distribution(strategy)
+    if runner.distribution is not None and not runner.distribution.is_chief:
+        runner.out = Path(tempfile.mkdtemp(prefix=f"zoo-worker{runner.distribution.worker.index}-"))
+        try:
+            runner.prepare()
+            runner.run()
+        finally:
+            shutil.rmtree(runner.out, ignore_errors=True)
         return runner
     with RunnerLock(runner.out):
         runner.check_output(restart)

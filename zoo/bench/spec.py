@@ -29,6 +29,7 @@ from zoo.experiment.configs import (
 )
 from zoo.experiment.dataset import parse_dataset
 from zoo.experiment.deploy import DEPLOY_KEYS, parse_formats
+from zoo.experiment.distribute import STRATEGIES, check_strategy
 from zoo.experiment.settings import LATENCY_KEYS, LatencySettings
 from zoo.experiment.specfile import (
     check_keys,
@@ -62,6 +63,10 @@ RUN_KEYS = {
     "ray_num_gpus": "GPUs Ray reserves for each run (default 0; 0.5 lets two runs share one)",
     "ray_max_retries": "how often Ray reruns a run whose worker process or node died (default 3); "
                        "a run that raised or diverged is a result, never retried",
+    # How one run trains (zoo.experiment.distribute), likewise not in the fingerprint or run ids.
+    "strategy": f"one of {list(STRATEGIES)}: auto (default) mirrors over the GPUs when there are several, "
+                "mirrored over this machine's GPUs, multi_worker over the machines of $TF_CONFIG; "
+                "zoo bench --strategy overrides it",
 }
 SUITES_DIR = "benchmarks"
 
@@ -96,6 +101,7 @@ class RunSettings:
     ray: RaySettings = field(default_factory=RaySettings)
     deploy: tuple[str, ...] = ()  # TFLite formats each finished run is measured in (zoo.experiment.deploy)
     calibration_images: int = 200
+    strategy: str = "auto"  # zoo.experiment.distribute: where a run trains, not in the fingerprint
 
 
 @dataclass(frozen=True)
@@ -196,8 +202,9 @@ def parse_run(values: Mapping[str, Any], name: str, path: Path) -> RunSettings:
         raise ValueError(f"{path}: invalid [run] reuse={reuse!r}; allowed: a list of other suites' names "
                          f"(results/<name>/ next to this suite's results), not {name!r} itself")
     deploy, calibration_images = parse_formats(values, "[run]", path)
+    strategy = check_strategy(values.get("strategy", "auto"), "[run] strategy", f"{path}: ")
     return RunSettings(tuple(seeds), latency, LatencySettings.parse(values, "[run]", path), tuple(reuse),
-                       RaySettings.parse(values, path), deploy, calibration_images)
+                       RaySettings.parse(values, path), deploy, calibration_images, strategy)
 
 
 def load_suite(path: str | Path) -> Suite:

@@ -23,6 +23,12 @@ def add_arguments(parser):
                              "none: $RAY_ADDRESS or the cluster `ray start` left on this machine, else a "
                              "Ray instance started here for this run. Resources per run: [run] ray_num_cpus, "
                              "ray_num_gpus, ray_max_retries; see docs-ray.md")
+    from zoo.experiment.distribute import STRATEGIES
+
+    parser.add_argument("--strategy", choices=STRATEGIES,
+                        help="how each run trains (overrides the suite's [run] strategy; default auto: mirrored over "
+                             "the GPUs when there are several, else one device); multi_worker: one run over the "
+                             "machines of $TF_CONFIG, each running this same command (README: Scaling out)")
 
 
 def run(args) -> int:
@@ -35,7 +41,7 @@ def run(args) -> int:
     try:
         runner = run_suite(args.suite, out=args.out, data_dir=args.data_dir, only=args.only,
                            dry_run=args.dry_run, restart=args.restart, progress=not args.no_progress,
-                           retry_failed=args.retry_failed, ray=args.ray)
+                           retry_failed=args.retry_failed, ray=args.ray, strategy=args.strategy)
     except RunnerBusyError as err:
         print(f"zoo bench: error: {err}", file=sys.stderr)
         return 3
@@ -45,6 +51,10 @@ def run(args) -> int:
     if args.dry_run:
         print(runner.describe_plan())
         print("\n(dry run: nothing trained)")
+        return 0
+    dist = runner.distribution
+    if dist is not None and not dist.is_chief:  # its files were temporary: the chief wrote the results
+        print(f"zoo bench: {dist.describe()}: trained with the chief; the chief wrote the results")
         return 0
     out = runner.out
     print(runner.reading())

@@ -5,6 +5,7 @@
 - ``settings``: measurement settings with one set of defaults (``LatencySettings``).
 - ``configs``: model entries, grids, run ids, checked through the registry.
 - ``run``: train and measure one configuration (the runner's and the claims' one path).
+- ``distribute``: where a run trains (tf.distribute strategies, ``$TF_CONFIG``, the chief).
 - ``latency``: how a forward pass is timed.
 - ``provenance``: versions, code, machine, data fingerprints.
 - ``report``: atomic writes, CSV and Markdown tables, Pareto fronts; ``readme`` embeds tables.

@@ -122,3 +122,22 @@ def test_deploy_is_a_measurement_not_part_of_the_run_ids(workdir):
     plain, listed = (load_suite(suite(workdir, n, d)) for n, d in (("a", ""), ("b", 'deploy = ["int8"]')))
     assert plain.fingerprint == listed.fingerprint
     assert [c.run_id for c in plain.configurations()] == [c.run_id for c in listed.configurations()]
+
+
+def test_fill_checkpoints_retrains_rows_without_one(workdir, capsys):
+    """Rows from before checkpoints were kept: --fill-checkpoints retrains exactly those, and the
+    seeded rerun repeats the old top-1 on the same machine."""
+    out = workdir / "out-fill"
+    path = suite(workdir, "fill", "")
+    run_suite(path, out=out, progress=False)
+    (before,) = read_rows(out / "results.csv")
+    (out / before["checkpoint"]).unlink()
+    run_suite(path, out=out, progress=False)  # without the flag a finished row stays as it is
+    assert read_rows(out / "results.csv")[0]["finished_at"] == before["finished_at"]
+    capsys.readouterr()
+    run_suite(path, out=out, progress=False, fill_checkpoints=True)
+    (after,) = read_rows(out / "results.csv")
+    assert (out / after["checkpoint"]).is_file() and after["top1"] == before["top1"]
+    assert after["val_loss"] == pytest.approx(before["val_loss"], rel=1e-6)
+    err = capsys.readouterr().err
+    assert "retrained for its checkpoint" in err and "(the same result)" in err

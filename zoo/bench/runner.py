@@ -80,6 +80,11 @@ class BenchRunner:
                  only: str | None = None, progress: bool = True, retry_failed: bool = False):
         self.suite = load_suite(suite_path)
         self.retry_failed = retry_failed
+        # --fill-checkpoints: retrain finished runs that have no checkpoint (rows from before
+        # checkpoints were kept), so each row has a model to take away and to measure in
+        # [run] deploy's formats; training is seeded, so on the same machine the new row
+        # should repeat the old top-1 (a reproducibility check the header does not hide).
+        self.fill_checkpoints = False
         self.suite_arg = str(suite_path)
         self.only = only
         self.progress = progress
@@ -136,9 +141,14 @@ class BenchRunner:
     # --- the plan ------------------------------------------------------------------
 
     def finished_ids(self) -> set[str]:
-        """Run ids with a row: valid ones, and failed ones unless ``retry_failed``."""
+        """Run ids with a row: valid ones, and failed ones unless ``retry_failed``; with
+        ``fill_checkpoints``, not the valid ones whose checkpoint file is missing."""
         rows = res.read_rows(self.out / RESULTS_CSV)
-        return {r["run_id"] for r in rows if not self.retry_failed or res.is_valid(r)}
+        return {r["run_id"] for r in rows if (not self.retry_failed or res.is_valid(r))
+                and not (self.fill_checkpoints and res.is_valid(r) and not self.has_checkpoint(r))}
+
+    def has_checkpoint(self, row: dict[str, Any]) -> bool:
+        return bool(row.get("checkpoint")) and (self.out / row["checkpoint"]).is_file()
 
     def describe_plan(self) -> str:
         done = self.finished_ids()
@@ -289,6 +299,12 @@ class BenchRunner:
                "dataset": self.suite.dataset["name"], "image_size": self.suite.image_size,
                **self.costs[(cfg.model, cfg.config)], **metrics}
         row["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        if self.fill_checkpoints:  # a retrained row: say whether the seeded rerun repeated the old top-1
+            old = next((r for r in res.read_rows(self.out / RESULTS_CSV) if r["run_id"] == cfg.run_id), None)
+            if old is not None and old.get("top1") is not None and row.get("top1") is not None:
+                same = "the same" if abs(old["top1"] - row["top1"]) < 1e-9 else "a different"
+                print(f"{cfg.run_id}: retrained for its checkpoint: top1 {100 * old['top1']:.2f}% -> "
+                      f"{100 * row['top1']:.2f}% ({same} result)", file=sys.stderr)
         self._record(cfg, row, self.out / TB_DIR / cfg.run_id)
         return row
 
@@ -475,7 +491,7 @@ def weights_digest(model) -> str:
 def run_suite(suite_path: str | Path, out: str | Path | None = None, data_dir: str | None = None,
               only: str | None = None, dry_run: bool = False, restart: bool = False,
               progress: bool = True, retry_failed: bool = False, ray: str | None = None,
-              strategy: str | None = None) -> BenchRunner:
+              strategy: str | None = None, fill_checkpoints: bool = False) -> BenchRunner:
     """Check everything, then (unless ``dry_run``) run what is not finished yet.
 
     ``ray``: None trains here, one run after the other; a string (``""``: the cluster
@@ -498,6 +514,7 @@ def run_suite(suite_path: str | Path, out: str | Path | None = None, data_dir: s
         from zoo.bench.cluster import RayBenchRunner
 
         runner = RayBenchRunner(suite_path, out, data_dir, only, progress, retry_failed, address=ray or None)
+    runner.fill_checkpoints = fill_checkpoints
     strategy = strategy or runner.suite.run.strategy
     if ray is not None and strategy != "auto":
         raise ValueError(f"--ray trains each run as one task on one node; strategy {strategy!r} spreads one run "

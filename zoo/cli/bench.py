@@ -16,6 +16,9 @@ def add_arguments(parser):
                         help="discard earlier results in the output directory and start over")
     parser.add_argument("--retry-failed", action="store_true",
                         help="train again the runs recorded as failed (a diverged loss); by default they are kept")
+    parser.add_argument("--fill-checkpoints", action="store_true",
+                        help="retrain finished runs whose checkpoint file is missing (rows from before checkpoints "
+                             "were kept), replacing their rows; seeded, so the top-1 should repeat")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                         help="train each pending run as a task on a Ray cluster (pip install 'zoo[ray]'): "
@@ -41,7 +44,8 @@ def run(args) -> int:
     try:
         runner = run_suite(args.suite, out=args.out, data_dir=args.data_dir, only=args.only,
                            dry_run=args.dry_run, restart=args.restart, progress=not args.no_progress,
-                           retry_failed=args.retry_failed, ray=args.ray, strategy=args.strategy)
+                           retry_failed=args.retry_failed, ray=args.ray, strategy=args.strategy,
+                           fill_checkpoints=args.fill_checkpoints)
     except RunnerBusyError as err:
         print(f"zoo bench: error: {err}", file=sys.stderr)
         return 3

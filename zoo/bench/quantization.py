@@ -60,7 +60,24 @@ def load(results_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
     if (folder / ENV_JSON).is_file():
         env = read_env(folder / ENV_JSON)
         about.update(command=env.get("command"), machine=f"{env.get('cpu_model')}, {env.get('cpu_count')} cores")
+    planned = _planned(folder / SUITE_COPY)
+    if planned is not None:
+        rows = [r for r in rows if r["run_id"] in planned]
     return about, [r for r in rows if res.is_valid(r)]
+
+
+def _planned(suite_copy: Path) -> set[str] | None:
+    """Run ids the suite lists (results.csv keeps rows of configurations it no longer lists);
+    None when its copy cannot be loaded here (a fine-tuning suite's weights path is relative to
+    benchmarks/, not to the results directory): then every row counts."""
+    from zoo.bench.spec import load_suite
+
+    if not suite_copy.is_file():
+        return None
+    try:
+        return {c.run_id for c in load_suite(suite_copy).configurations()}
+    except (ValueError, OSError):
+        return None
 
 
 def compare(suite: str, rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -111,9 +128,9 @@ def summary(compared: Sequence[dict[str, Any]]) -> list[str]:
         return ["No configuration has both float32 and int8 TFLite top-1 yet."]
     drops = [c["int8_drop"] for c in compared]
     worst = max(compared, key=lambda c: c["int8_drop"])
-    lines = [f"- int8 (per-channel) changes top-1 by {_pp(-statistics.fmean(drops))} pp on average over "
-             f"{len(compared)} configuration(s); the largest drop is {_pp(-worst['int8_drop'])} pp, "
-             f"{_name(worst)}."]
+    lines = [f"- int8 (per-channel) changes top-1 by {_pp(-statistics.fmean(drops))} points on average over "
+             f"{len(compared)} configuration(s) (negative = int8 is worse); the largest loss is "
+             f"{_pp(-worst['int8_drop'])} points, {_name(worst)}."]
     sizes = [c["size_ratio"] for c in compared if c["size_ratio"] is not None]
     if sizes:
         lines.append(f"- int8 files are {1 / statistics.fmean(sizes):.1f}× smaller than float32 on average "
@@ -126,8 +143,8 @@ def summary(compared: Sequence[dict[str, Any]]) -> list[str]:
     tensor = [c for c in compared if c["per_tensor_drop"] is not None]
     for c in tensor:
         if c["model"] == "mobilenet":
-            lines.append(f"- MobileNet v1 {_name(c)}: per-tensor weight scales drop {_pp(-c['per_tensor_drop'])} pp, "
-                         f"per-channel {_pp(-c['int8_drop'])} pp.")
+            lines.append(f"- MobileNet v1 {_name(c)}: int8 with per-tensor weight scales changes top-1 by "
+                         f"{_pp(-c['per_tensor_drop'])} points, with per-channel scales by {_pp(-c['int8_drop'])}.")
     if tensor:
         worse = sum(c["per_tensor_drop"] > c["int8_drop"] for c in tensor)
         lines.append(f"- Per-tensor scales lose more than per-channel ones for {worse} of {len(tensor)} "
@@ -140,8 +157,8 @@ def render(suites: Sequence[tuple[dict[str, Any], list[dict[str, Any]], list[dic
              "Every number is a `[run] deploy` column `zoo bench` measured on the run's checkpoint "
              "(`zoo.experiment.deploy`): the TFLite interpreter with XNNPACK at batch 1 on the whole eval split; "
              "int8 has per-channel weight scales, int8 activations and float32 input/output, calibrated on "
-             "seeded train images; *drop* is float32 TFLite top-1 minus int8 top-1 (same interpreter), in "
-             "percentage points; ratios are int8 / float32. Latency is batch-1 median on the suite's machine.", ""]
+             "seeded train images; *change* is int8 top-1 minus float32 TFLite top-1 (the same interpreter, "
+             "so it is the quantization's alone), in points of top-1; ratios are int8 / float32. Latency is batch-1 median on the suite's machine.", ""]
     for about, compared, unmeasured in suites:
         lines += [f"## {about['name']}", ""]
         if about.get("description"):
@@ -162,8 +179,8 @@ def render(suites: Sequence[tuple[dict[str, Any], list[dict[str, Any]], list[dic
         lines += ["", *summary(compared), ""]
         if compared:
             per_tensor = any(c["per_tensor_top1"] is not None for c in compared)
-            header = ["model", "config", "MACs (M)", "Keras top-1 %", "float32 TFLite %", "int8 %", "drop (pp)"] \
-                + (["int8 per-tensor %", "per-tensor drop (pp)"] if per_tensor else []) \
+            header = ["model", "config", "MACs (M)", "Keras top-1 %", "float32 TFLite %", "int8 %", "change"] \
+                + (["int8 per-tensor %", "per-tensor change"] if per_tensor else []) \
                 + ["float32 KB", "int8 KB", "size ratio", "float32 ms", "int8 ms", "latency ratio"]
             body = []
             for c in compared:
@@ -178,7 +195,8 @@ def render(suites: Sequence[tuple[dict[str, Any], list[dict[str, Any]], list[dic
         if unmeasured:
             lines += [f"Not measured yet ({len(unmeasured)}): " + ", ".join(f"`{_name(c)}`" for c in unmeasured)
                       + " (no int8 column: the run predates its checkpoint or the suite's `deploy` setting; "
-                      "rerunning `zoo bench` measures every run that has a checkpoint).", ""]
+                      "rerunning `zoo bench` measures every run that has a checkpoint, and "
+                      "`zoo bench SUITE --fill-checkpoints` retrains the runs that have none).", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -7,7 +7,7 @@ that lists deploy later fills them in from the checkpoints without retraining.
 
 import pytest
 
-from zoo.bench.results import read_rows
+from zoo.bench.results import read_rows, write_rows
 from zoo.bench.runner import run_suite
 from zoo.bench.spec import load_suite
 from zoo.experiment.deploy import column
@@ -140,4 +140,12 @@ def test_fill_checkpoints_retrains_rows_without_one(workdir, capsys):
     assert (out / after["checkpoint"]).is_file() and after["top1"] == before["top1"]
     assert after["val_loss"] == pytest.approx(before["val_loss"], rel=1e-6)
     err = capsys.readouterr().err
-    assert "retrained for its checkpoint" in err and "(the same result)" in err
+    assert "retrained for its checkpoint" in err and "the same result; the table keeps the first run's timings" in err
+    assert after["train_seconds"] == before["train_seconds"] and after["latency_ms"] == before["latency_ms"]
+
+    # A row restored without its checkpoint, the file still there: adopted, not retrained.
+    write_rows(out / "results.csv", [{**after, "checkpoint": None}])
+    run_suite(path, out=out, progress=False, fill_checkpoints=True)
+    (adopted,) = read_rows(out / "results.csv")
+    assert adopted["checkpoint"] == after["checkpoint"] and adopted["finished_at"] == after["finished_at"]
+    assert "is already there (same run, same top-1): kept" in capsys.readouterr().err

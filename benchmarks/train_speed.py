@@ -62,9 +62,10 @@ DEFAULT_SHAPES = {32: 128, 64: 64, 224: 16}
 CIFAR_ONLY = {"resnet20"}  # a CIFAR network: not timed at 224 unless asked for
 LEARNING_RATE = 0.01  # random labels: small enough that nothing diverges (a NaN would change the speed)
 # (rounds, warm-up minimum, warm-up maximum): warm-up stops once 3 calls agree within 30%.
-# Full: 2 rounds, cut from 5 so that 14 family/shape pairs x 7 candidates stay near the
-# 20-minute budget on 2 shared cores (a MobileNet step at 32 px batch 128 took ~5 s there);
-# the ratios rest on 2 steps per candidate, interleaved: read them to about +-15%.
+# Full: 2 rounds, cut from 5 for time: 14 family/shape pairs x 7 candidates took 37 minutes
+# even so on 2 cores shared at load ~6 (a MobileNet step at 32 px batch 128: ~3.5 s, plus each
+# candidate's trace and warm-up). The ratios rest on 2 interleaved steps per candidate: the
+# zoo's in-memory and pipeline columns (the same step) differed by up to ~25% in that run.
 SETTINGS = {"full": (2, 1, 3), "quick": (1, 1, 2)}
 TARGET = 1.0
 

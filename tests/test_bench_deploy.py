@@ -98,6 +98,30 @@ def test_quantization_report_reads_the_deploy_columns(measured, workdir, tmp_pat
     assert "no results.csv here" in capsys.readouterr().err
 
 
+def test_quantization_reads_the_suite_copy_through_the_suite_loader(measured, tmp_path):
+    """The report's settings come from the one suite parser: a fine-tuning entry's weights file
+    (relative to benchmarks/, not to the results directory) is not opened, rows of configurations
+    the copy no longer lists are left out, and a broken copy is an error naming it."""
+    import shutil
+
+    from zoo.bench.quantization import load
+
+    out, _ = measured
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    text = (copy / "suite.toml").read_text()
+    (copy / "suite.toml").write_text(text + '\n[[models]]\nname = "convnet"\nwidth = 0.5\n'
+                                     'weights = "../results/elsewhere/checkpoints/missing.keras"\n')
+    about, rows = load(copy)
+    assert about["formats"] == ["float32", "int8", "int8-per-tensor"] and about["calibration_images"] == 200
+    assert [r["model"] for r in rows] == ["convnet"]
+    (copy / "suite.toml").write_text(text.replace("width = 0.25", "width = 0.5"))
+    assert load(copy)[1] == []
+    (copy / "suite.toml").write_text(text.replace("[run]", '[run]\nseeds = "x"'))
+    with pytest.raises(ValueError, match=r"suite.toml: cannot read the suite copy: .*seeds"):
+        load(copy)
+
+
 def test_new_run_is_measured_in_every_listed_format(workdir):
     out = workdir / "out-new"
     run_suite(suite(workdir, "fp16", 'deploy = ["float16"]'), out=out, progress=False)

@@ -32,11 +32,10 @@ CSV_COLUMNS = ("suite", "model", "config", "params", "macs", "seeds", "top1", "f
 def load(results_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``(about the suite, its valid rows)`` of a ``zoo bench`` results directory; a missing or
     broken directory raises naming it. What the suite was is read from the directory itself
-    (its suite.toml copy, results.md header and env.json), not from benchmarks/."""
-    import tomllib
-
+    (its suite.toml copy, parsed by the suite loader, results.md header and env.json), not
+    from benchmarks/. Rows of configurations the suite no longer lists are left out."""
     from zoo.bench.runner import ENV_JSON, RESULTS_CSV, RESULTS_MD, SUITE_COPY, read_env
-    from zoo.experiment.deploy import DEFAULT_CALIBRATION_IMAGES
+    from zoo.bench.spec import load_suite
     from zoo.pick import read_header
 
     folder = Path(results_dir)
@@ -49,35 +48,18 @@ def load(results_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
                              "runs": read_header(folder / RESULTS_MD).get("runs")}
     if (folder / SUITE_COPY).is_file():
         try:
-            suite = tomllib.loads((folder / SUITE_COPY).read_text())
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+            suite = load_suite(folder / SUITE_COPY, check_files=False)
+        except (OSError, ValueError) as err:
             raise ValueError(f"{folder / SUITE_COPY}: cannot read the suite copy: {err}") from None
-        run = suite.get("run", {})
-        about.update(name=suite.get("name", folder.name), description=suite.get("description"),
-                     recipe=", ".join(f"{k}={v}" for k, v in suite.get("recipe", {}).items()),
-                     formats=run.get("deploy", []),
-                     calibration_images=run.get("deploy_calibration_images", DEFAULT_CALIBRATION_IMAGES))
+        about.update(name=suite.name, description=suite.description,
+                     recipe=", ".join(f"{k}={v}" for k, v in suite.recipe.items()),
+                     formats=list(suite.run.deploy), calibration_images=suite.run.calibration_images)
+        planned = {c.run_id for c in suite.configurations()}
+        rows = [r for r in rows if r["run_id"] in planned]
     if (folder / ENV_JSON).is_file():
         env = read_env(folder / ENV_JSON)
         about.update(command=env.get("command"), machine=f"{env.get('cpu_model')}, {env.get('cpu_count')} cores")
-    planned = _planned(folder / SUITE_COPY)
-    if planned is not None:
-        rows = [r for r in rows if r["run_id"] in planned]
     return about, [r for r in rows if res.is_valid(r)]
-
-
-def _planned(suite_copy: Path) -> set[str] | None:
-    """Run ids the suite lists (results.csv keeps rows of configurations it no longer lists);
-    None when its copy cannot be loaded here (a fine-tuning suite's weights path is relative to
-    benchmarks/, not to the results directory): then every row counts."""
-    from zoo.bench.spec import load_suite
-
-    if not suite_copy.is_file():
-        return None
-    try:
-        return {c.run_id for c in load_suite(suite_copy).configurations()}
-    except (ValueError, OSError):
-        return None
 
 
 def compare(suite: str, rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -207,8 +207,12 @@ def parse_run(values: Mapping[str, Any], name: str, path: Path) -> RunSettings:
                        RaySettings.parse(values, path), deploy, calibration_images, strategy)
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Parse and check a suite file (cheap: no data, no model building)."""
+def load_suite(path: str | Path, check_files: bool = True) -> Suite:
+    """Parse and check a suite file (cheap: no data, no model building).
+
+    ``check_files=False`` checks everything but the existence of ``weights =`` files, for
+    reading the copy of a suite that a results directory keeps (its relative paths point
+    from benchmarks/)."""
     path = resolve_suite_path(path)
     doc, text = load_toml(path, "suite file")
     check_keys(doc, SUITE_KEYS, "the top level", path)
@@ -221,7 +225,7 @@ def load_suite(path: str | Path) -> Suite:
     if not isinstance(models, list) or not models or not all(isinstance(m, dict) for m in models):
         raise ValueError(f"{path}: needs at least one [[models]] table ({SUITE_KEYS['models']})")
     for i, entry in enumerate(models):
-        check_model_entry(entry, f"[[models]] #{i + 1}", path)
+        check_model_entry(entry, f"[[models]] #{i + 1}", path, check_files)
     return Suite(path, name, description, dataset, recipe, run, tuple(models), text, training)
 
 

@@ -95,8 +95,11 @@ def expand_grid(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{**fixed, **dict(zip(grid, point))} for point in points]
 
 
-def check_model_entry(entry: Mapping[str, Any], where: str, path: Path) -> None:
-    """A ``[[models]]`` table: a registered name, its knobs, grid and recipe overrides (no building)."""
+def check_model_entry(entry: Mapping[str, Any], where: str, path: Path, check_files: bool = True) -> None:
+    """A ``[[models]]`` table: a registered name, its knobs, grid and recipe overrides (no building).
+
+    ``check_files=False`` skips opening a ``weights =`` file: a suite's copy inside a results
+    directory names it relative to benchmarks/, where the reports that read the copy are not."""
     from zoo.registry import get_spec
 
     if "name" not in entry:
@@ -113,7 +116,7 @@ def check_model_entry(entry: Mapping[str, Any], where: str, path: Path) -> None:
                              f"got {overrides!r}")
         parse_recipe(overrides, f"{path}: {where} recipe")  # unknown keys and bad values, now
     if "weights" in entry:
-        check_weights(entry, where, path)
+        check_weights(entry, where, path, check_files)
     grid = entry.get("grid", {})
     if not isinstance(grid, dict):
         raise ValueError(f"{path}: {where}: grid must be a table of knob = [values], got {grid!r}")
@@ -136,7 +139,7 @@ def resolve_weights(weights: str, spec_path: Path) -> str:
     return str((Path(spec_path).parent / weights).resolve())
 
 
-def check_weights(entry: Mapping[str, Any], where: str, path: Path) -> None:
+def check_weights(entry: Mapping[str, Any], where: str, path: Path, check_files: bool = True) -> None:
     """``weights =``: a known tag, or an existing file; a zoo checkpoint must be of this configuration."""
     weights = entry["weights"]
     if not isinstance(weights, str) or not weights:
@@ -144,7 +147,7 @@ def check_weights(entry: Mapping[str, Any], where: str, path: Path) -> None:
     if "grid" in entry:
         raise ValueError(f"{path}: {where}: weights= fixes one architecture; give its knobs, not a grid")
     resolved = resolve_weights(weights, path)
-    if resolved == weights:
+    if resolved == weights or not check_files:
         return
     if not Path(resolved).is_file():
         raise FileNotFoundError(f"{path}: {where}: weights file {weights!r} does not exist ({resolved}); "

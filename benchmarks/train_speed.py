@@ -6,6 +6,8 @@ Per family and shape (the suites' 32 px batch 128 and 64 px batch 64, and 224 px
   (SGD momentum 0.9 nesterov, coupled L2 5e-4 on >= 2-D weights, cosine schedule, BN momentum
   0.9), one ``train_on_batch`` on tensors already in memory: the same ``train_function`` that
   ``model.fit`` in ``zoo.training.train_and_evaluate`` runs every step.
+- zoo, fused BN: the same, compiled with ``batchnorm="fused"`` (``zoo.layers.fused_batchnorm``:
+  BatchNorm trains on TensorFlow's fused kernel instead of Keras 3's composite ops).
 - zoo, pipeline: the same model and step, each batch drawn from the real
   ``ImageDataset.pipeline`` (shuffle, augment, normalise, prefetch) on a small subset of the shared
   cifar10 (tiny-imagenet-10 at 64 px) when ``$ZOO_DATA_DIR`` has it; otherwise not timed.
@@ -57,6 +59,7 @@ SMALL_INPUT_LAYERS = {
     "shufflenet_v2_x1_0": ("conv1.0", "maxpool"),
     "squeezenet1_1": ("features.0", "features.2"),
 }
+FUSED = "in memory, fused BN"  # [recipe] batchnorm = "fused" (zoo.layers.fused_batchnorm)
 SUITE_SHAPES = {32: 128, 64: 64}  # image side -> batch (benchmarks/cifar10.toml, tiny-imagenet-10.toml)
 DEFAULT_SHAPES = {32: 128, 64: 64, 224: 16}
 CIFAR_ONLY = {"resnet20"}  # a CIFAR network: not timed at 224 unless asked for
@@ -223,14 +226,15 @@ def torch_step(net, batch, side, num_classes, channels_last, bf16):
 
 # --- the zoo's step ------------------------------------------------------------------------------
 
-def zoo_model(name, side, num_classes, precision, batch):
-    """Built and compiled exactly as a suite's run is (``zoo.training``), at ``precision``."""
+def zoo_model(name, side, num_classes, precision, batch, batchnorm="keras"):
+    """Built and compiled exactly as a suite's run is (``zoo.training``), at ``precision``, with
+    BatchNorm trained as ``batchnorm`` says (``[recipe] batchnorm``)."""
     import zoo
     from zoo.training import Recipe, build_with_precision, compile_model
 
     model = build_with_precision(precision, lambda: zoo.build(name, input_shape=(side, side, 3),
                                                               num_classes=num_classes))
-    recipe = Recipe(batch_size=batch, learning_rate=LEARNING_RATE, precision=precision)
+    recipe = Recipe(batch_size=batch, learning_rate=LEARNING_RATE, precision=precision, batchnorm=batchnorm)
     compile_model(model, recipe, steps_per_epoch=1000, num_classes=num_classes)
     return model
 
@@ -281,10 +285,11 @@ def candidates(name, side, batch, precisions, data, torch_ok):
     small = side < 128  # the zoo's auto rule (shorter side < 128 px)
     models = {}
 
-    def model(precision):
-        if precision not in models:
-            models[precision] = zoo_model(name, side, num_classes, precision, batch)
-        return models[precision]
+    def model(precision, batchnorm="keras"):
+        key = precision if batchnorm == "keras" else f"{precision}|{batchnorm}"
+        if key not in models:
+            models[key] = zoo_model(name, side, num_classes, precision, batch, batchnorm)
+        return models[key]
 
     out = []
     for precision in precisions:
@@ -292,6 +297,9 @@ def candidates(name, side, batch, precisions, data, torch_ok):
         out.append(Timed(f"zoo|{precision}|memory",
                          lambda p=keras_policy: zoo_memory_step(model(p), batch, side, num_classes),
                          {"side": "zoo", "precision": precision, "path": "in memory"}))
+        out.append(Timed(f"zoo|{precision}|fused",
+                         lambda p=keras_policy: zoo_memory_step(model(p, "fused"), batch, side, num_classes),
+                         {"side": "zoo", "precision": precision, "path": FUSED}))
         if precision == "float32" and data is not None:
             out.append(Timed("zoo|float32|pipeline", lambda: zoo_pipeline_step(model("float32"), data, batch),
                              {"side": "zoo", "precision": precision, "path": "pipeline"}))
@@ -348,35 +356,44 @@ def summarize(rows, shapes, models, precisions):
             continue
         suite = SUITE_SHAPES.get(side) == batch
         lines += [f"### {side} px, batch {batch}" + (" (a suite's shape)" if suite else ""), "",
-                  "| model | MMACs zoo / twin | zoo fp32 img/s | zoo fp32 pipeline img/s | PyTorch fp32 img/s "
-                  "(best layout) | **zoo / PyTorch fp32** | pipeline / PyTorch fp32 | zoo bf16 img/s | "
-                  "PyTorch bf16 img/s | **zoo best / PyTorch best** |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| model | MMACs zoo / twin | zoo fp32 img/s | zoo fp32 pipeline img/s | zoo fp32 fused-BN img/s | "
+                  "PyTorch fp32 img/s (best layout) | **zoo / PyTorch fp32** | pipeline / PyTorch fp32 | "
+                  "**fused-BN / PyTorch fp32** | zoo bf16 img/s (fused-BN) | PyTorch bf16 img/s | "
+                  "**zoo best / PyTorch best** |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name in models:
             mine = [r for r in here if r["model"] == name]
             if not mine:
                 continue
             z32 = _best(mine, side="zoo", precision="float32", path="in memory")
             zpipe = _best(mine, side="zoo", precision="float32", path="pipeline")
+            zfused = _best(mine, side="zoo", precision="float32", path=FUSED)
+            z16f = _best(mine, side="zoo", precision="bfloat16", path=FUSED)
             t32 = _best(mine, side="pytorch", precision="float32")
             z16 = _best(mine, side="zoo", precision="bfloat16")
             t16 = _best(mine, side="pytorch", precision="bfloat16")
-            zbest = _best(mine, side="zoo", path="in memory")
+            zbest = max([r for r in (_best(mine, side="zoo", path="in memory"), _best(mine, side="zoo", path=FUSED))
+                         if r], key=lambda r: r["images_per_s"], default=None)
             tbest = _best(mine, side="pytorch")
             ratio = z32["images_per_s"] / t32["images_per_s"] if z32 and t32 else None
             pipe_ratio = zpipe["images_per_s"] / t32["images_per_s"] if zpipe and t32 else None
+            fused_ratio = zfused["images_per_s"] / t32["images_per_s"] if zfused and t32 else None
             best_ratio = zbest["images_per_s"] / tbest["images_per_s"] if zbest and tbest else None
             macs = [r["macs_per_image"] for r in (z32 or mine[0], t32) if r]
             lines.append("| " + " | ".join([
                 name, " / ".join(_f(m / 1e6, ".1f") for m in macs if m),
                 _f(z32 and z32["images_per_s"]), _f(zpipe and zpipe["images_per_s"]),
+                _f(zfused and zfused["images_per_s"]),
                 f"{t32['images_per_s']:.1f} ({t32['path']})" if t32 else "–", f"**{_f(ratio, '.2f')}**",
-                _f(pipe_ratio, ".2f"), _f(z16 and z16["images_per_s"]),
+                _f(pipe_ratio, ".2f"), f"**{_f(fused_ratio, '.2f')}**",
+                _f(z16 and z16["images_per_s"]) + f" ({_f(z16f and z16f['images_per_s'])})",
                 f"{t16['images_per_s']:.1f} ({t16['path']})" if t16 else "–",
-                f"**{_f(best_ratio, '.2f')}**" + (f" ({zbest['precision']} / {tbest['precision']})"
-                                                   if zbest and tbest else "")]) + " |")
+                f"**{_f(best_ratio, '.2f')}**" + (f" ({zbest['precision']}"
+                                                   + (" fused-BN" if zbest["path"] == FUSED else "")
+                                                   + f" / {tbest['precision']})" if zbest and tbest else "")]) + " |")
             if suite:
-                for label, value in (("float32", ratio), ("best precision", best_ratio)):
+                for label, value in (("float32", ratio), ("float32 with batchnorm=fused", fused_ratio),
+                                     ("best precision", best_ratio)):
                     if value is None:
                         targets.append(f"- {name} at {side} px batch {batch}, {label}: not measured")
                     else:
@@ -480,6 +497,9 @@ def main(argv=None) -> int:
               "- zoo step: `zoo.build` (small-input plan below 128 px, as the suites), `zoo.training.compile_model` "
               f"(SGD momentum 0.9 nesterov, coupled L2 5e-4, cosine, BN momentum 0.9, lr {LEARNING_RATE}), "
               "`train_on_batch` = the `train_function` `fit` runs; in memory: one fixed batch as tensors; "
+              "fused BN: the same with `[recipe] batchnorm = \"fused\"` (BatchNorm trained on TensorFlow's "
+              "FusedBatchNormV3, `zoo.layers.fused_batchnorm`; the published suites use the default, Keras' "
+              "composite ops); "
               "pipeline: each batch from `ImageDataset.pipeline(training=True)` (augment auto) — "
               + "; ".join(f"{s} px: {n}" for (s, _), n in data_notes.items()),
               f"- PyTorch twin: {torch_note if not torch_ok else 'torchvision / timm models (weights=None), small-input strides edited as the zoo, a ResNet-20 port (option A) here'}; "

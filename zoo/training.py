@@ -19,6 +19,9 @@ Choices worth knowing (timm / torchvision conventions unless said otherwise):
   forget their initial values, and short benchmark runs are evaluated with them. Measured:
   resnet20, 5,000 CIFAR-10 images, 4 epochs, identical training: val top1 0.30 at 0.99
   vs 0.46 at 0.9. None keeps each model's own momentum.
+- ``batchnorm = "fused"`` trains BatchNormalization on TensorFlow's fused kernel
+  (``zoo.layers.fused_batchnorm``): about 1.5x faster steps on CPU, the same function up to
+  rounding. The default, ``"keras"``, is what every published row was trained with.
 - Reported accuracy is the LAST epoch's validation accuracy, not the best one: picking the
   best epoch on the test split would overstate it.
 """
@@ -46,6 +49,7 @@ AUGMENTS = ("auto", "none", "cifar", "imagenet")
 STEP_MILESTONES = (0.5, 0.75)  # fractions of all steps (He et al. 2016: epochs 91 and 136 of 182)
 STEP_FACTOR = 0.1
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # float32: every published table
+BATCHNORMS = ("keras", "fused")  # keras: every published table (zoo.layers.fused_batchnorm says why)
 DIVERGED = "diverged"  # the status of a run whose loss became NaN or infinite
 TOP5_MIN_CLASSES = 11  # top-5 accuracy says little with 10 classes or fewer
 
@@ -79,6 +83,9 @@ class Recipe:
     bn_momentum: float | None = 0.9  # Keras convention (moving = m * moving + (1 - m) * batch)
     head_epochs: int = 0  # fine-tuning: epochs that train only the new head (backbone frozen) first
     precision: str = "float32"  # Keras dtype policy the model is built under; mixed_* for GPUs
+    # "fused": BatchNorm trains on TensorFlow's fused kernel (zoo.layers.fused_batchnorm), ~1.5x
+    # faster on CPU, equal up to rounding; "keras": Keras 3's composite ops, bit for bit as published.
+    batchnorm: str = "keras"
 
     # field -> (check, allowed), in the zoo.common.invalid() format.
     _RULES = {
@@ -96,6 +103,7 @@ class Recipe:
         "bn_momentum": (lambda v: v is None or (_is_number(v) and 0 <= v < 1), "None or a number in [0, 1)"),
         "head_epochs": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 and below epochs (fine-tuning only)"),
         "precision": (lambda v: v in PRECISIONS, f"one of {list(PRECISIONS)}"),
+        "batchnorm": (lambda v: v in BATCHNORMS, f"one of {list(BATCHNORMS)}"),
     }
 
     def __post_init__(self):
@@ -283,6 +291,10 @@ def compile_model(model, recipe: Recipe, *, steps_per_epoch: int, num_classes: i
     if num_classes >= TOP5_MIN_CLASSES:
         metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"))
     set_bn_momentum(model, recipe.bn_momentum)
+    if recipe.batchnorm == "fused":
+        from zoo.layers.fused_batchnorm import use_fused_batchnorm
+
+        use_fused_batchnorm(model)
     optimizer = make_optimizer(recipe, make_schedule(recipe, steps_per_epoch), model)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
 
@@ -523,7 +535,10 @@ def train_and_evaluate(model, train, val, recipe: Recipe, *, seed: int, log_dir:
     if backup is not None:
         from zoo import resume
 
-        identity = {"epochs": recipe.epochs, "recipe": recipe.to_dict(), "seed": seed, "steps": steps,
+        recipe_identity = recipe.to_dict()
+        if recipe.batchnorm == "keras":  # as before the key existed: those backups stay usable
+            del recipe_identity["batchnorm"]
+        identity = {"epochs": recipe.epochs, "recipe": recipe_identity, "seed": seed, "steps": steps,
                     "train": [train.fingerprint, train.num_examples], "model": model.name,
                     "raw_pixels": raw_pixels, "deterministic": deterministic}
         had_backup = resume.has_backup(backup)

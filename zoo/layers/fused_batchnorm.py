@@ -67,14 +67,11 @@ def use_fused_batchnorm(model) -> int:
     if keras.backend.backend() != "tensorflow":
         raise ValueError(f"batchnorm='fused' needs the TensorFlow backend (FusedBatchNormV3), not "
                          f"{keras.backend.backend()!r}; allowed here: batchnorm='keras'")
+    from zoo.training import _all_layers
+
     norms = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     for layer in norms:
         if getattr(layer.call, "__func__", None) is not _fused_call:
             layer.call = types.MethodType(_fused_call, layer)
     return len(norms)
 
-
-def _all_layers(layer):
-    for sub in getattr(layer, "layers", ()):
-        yield sub
-        yield from _all_layers(sub)
